@@ -1,0 +1,305 @@
+"""Spatially structured data: clusters, global and local areas, features and scales (book chapter 1, SPEC §1).
+
+An image has ``P`` patches. It belongs to one of ``K`` clusters, drawn uniformly. Cluster ``k`` partitions
+the positions into ``N`` areas: area ``0`` is the **global area** (size ``C_s``), areas ``1..N-1`` are the
+**local areas** (size ``C_c`` each). Area ``j`` of cluster ``k`` carries the feature ``v_{k,j}``; each area
+draws one scale ``z_j ~ Uniform[L, U]`` per image and every patch of the area equals ``z_j v_{k,j}``.
+
+Features and position embeddings are one orthonormal set (standard basis vectors): position ``p`` is basis
+vector ``p`` and feature ``v_{k,j}`` is basis vector ``P + k N + j``, so the token dimension is
+``d = P + K N``.
+
+The reduced engine never builds the ``d``-dimensional vectors: a sample is stored as cluster ids, per-area
+scales and a visibility mask; :func:`dense_patches` builds the full vectors for the reference model.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Optional, Union
+
+import torch
+
+__all__ = [
+    "DataConfig",
+    "Layout",
+    "Sample",
+    "information_gap",
+    "sizes_from_kappa",
+    "make_layout",
+    "sample_batch",
+    "dense_patches",
+    "as_generator",
+]
+
+LAYOUTS = ("random", "grid")
+GLOBAL = 0  #: index of the global area in every cluster
+
+
+def _fail(name: str, value: object, allowed: str) -> ValueError:
+    return ValueError(f"{name}={value!r} is not allowed: {allowed}")
+
+
+def information_gap(patches: int, global_size: int, local_size: int) -> float:
+    """Information gap ``Δ = 2 κ_s − κ_c − 1`` with ``κ = log(size) / log(P)`` (SPEC §1, reconstructed).
+
+    ``Δ > 0``: the global feature dominates (MAE learns in two phases); ``Δ < 0``: local features are
+    competitive from the start (one phase).
+    """
+    if patches < 2:
+        raise _fail("patches", patches, "need at least 2 patches")
+    if not 0 < local_size < global_size <= patches:
+        raise ValueError(
+            f"need 0 < local_size < global_size <= patches, got local_size={local_size}, "
+            f"global_size={global_size}, patches={patches}"
+        )
+    logp = math.log(patches)
+    return 2 * math.log(global_size) / logp - math.log(local_size) / logp - 1.0
+
+
+def sizes_from_kappa(patches: int, kappa_s: float, kappa_c: float) -> tuple[int, int]:
+    """Area sizes ``(C_s, C_c)`` closest to ``(P^κ_s, P^κ_c)`` that tile ``P`` exactly.
+
+    ``C_c = round(P^κ_c)``; ``C_s`` is the size ``P − m C_c`` (``m`` local areas) closest to ``P^κ_s``.
+    The information gap of the result is recomputed from the integer sizes by :func:`information_gap`.
+    """
+    if not 0 < kappa_c < kappa_s <= 1:
+        raise ValueError(f"need 0 < kappa_c < kappa_s <= 1, got kappa_s={kappa_s}, kappa_c={kappa_c}")
+    c_c = max(1, round(patches**kappa_c))
+    n_local = max(0, round((patches - patches**kappa_s) / c_c))
+    c_s = patches - n_local * c_c
+    if c_s <= c_c:
+        raise ValueError(
+            f"kappa_s={kappa_s}, kappa_c={kappa_c} at patches={patches} give global_size={c_s} <= "
+            f"local_size={c_c}; use more patches or a larger gap between kappa_s and kappa_c"
+        )
+    return c_s, c_c
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The data model of SPEC §1.
+
+    Parameters
+    ----------
+    patches: ``P``, number of patch positions.
+    clusters: ``K``, number of clusters (image types), drawn uniformly.
+    global_size: ``C_s``, size of the global area.
+    local_size: ``C_c``, size of every local area; ``P − C_s`` must be a multiple of it.
+    layout: ``"random"`` (areas are random subsets) or ``"grid"`` (local areas are square blocks on an
+        ``H × W`` grid, the global area is the rest).
+    low, high: ``L``, ``U``, the range of the per-area scale ``z ~ Uniform[L, U]``.
+    grid_shape: ``(H, W)`` for the grid layout; default the square ``√P × √P``.
+    """
+
+    patches: int = 256
+    clusters: int = 4
+    global_size: int = 64
+    local_size: int = 4
+    layout: str = "random"
+    low: float = 0.5
+    high: float = 1.5
+    grid_shape: Optional[tuple[int, int]] = field(default=None)
+
+    def __post_init__(self) -> None:
+        for name in ("patches", "clusters", "global_size", "local_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise _fail(name, value, "must be an integer")
+            if value <= 0:
+                raise _fail(name, value, "must be a positive integer")
+        if self.patches < 2:
+            raise _fail("patches", self.patches, "need at least 2 patches")
+        if self.layout not in LAYOUTS:
+            raise _fail("layout", self.layout, f"one of {LAYOUTS}")
+        if self.global_size > self.patches:
+            raise _fail("global_size", self.global_size, f"at most patches={self.patches}")
+        if self.local_size >= self.global_size:
+            raise _fail("local_size", self.local_size, f"must be smaller than global_size={self.global_size}")
+        if (self.patches - self.global_size) % self.local_size:
+            raise _fail(
+                "local_size",
+                self.local_size,
+                f"patches - global_size = {self.patches - self.global_size} must be a multiple of local_size "
+                "so that the areas tile the positions exactly",
+            )
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            raise ValueError(f"low={self.low}, high={self.high}: scales must be finite")
+        if self.low > self.high:
+            raise _fail("low", self.low, f"must not exceed high={self.high}")
+        if self.layout == "grid":
+            h, w = self.grid_hw
+            if h * w != self.patches:
+                raise _fail("grid_shape", self.grid_shape, f"H*W must equal patches={self.patches}")
+            side = math.isqrt(self.local_size)
+            if side * side != self.local_size:
+                raise _fail("local_size", self.local_size, "the grid layout needs a square local size (4, 9, 16, ...)")
+            if h % side or w % side:
+                raise _fail("grid_shape", (h, w), f"H and W must be multiples of the block side {side}")
+            if (h // side) * (w // side) < self.n_areas - 1:
+                raise _fail("global_size", self.global_size, "too many local blocks for the grid")
+        elif self.grid_shape is not None:
+            raise _fail("grid_shape", self.grid_shape, "only used with layout='grid'")
+
+    @classmethod
+    def from_kappa(cls, patches: int, kappa_s: float, kappa_c: float, **kwargs: object) -> "DataConfig":
+        """Config whose sizes are the tiling sizes closest to ``P^κ_s`` and ``P^κ_c`` (:func:`sizes_from_kappa`)."""
+        c_s, c_c = sizes_from_kappa(patches, kappa_s, kappa_c)
+        return cls(patches=patches, global_size=c_s, local_size=c_c, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def n_areas(self) -> int:
+        """``N``: one global area plus ``(P − C_s)/C_c`` local areas."""
+        return 1 + (self.patches - self.global_size) // self.local_size
+
+    @property
+    def dim(self) -> int:
+        """Token dimension ``d = P + K N`` of the dense representation."""
+        return self.patches + self.clusters * self.n_areas
+
+    @property
+    def kappa_s(self) -> float:
+        return math.log(self.global_size) / math.log(self.patches)
+
+    @property
+    def kappa_c(self) -> float:
+        return math.log(self.local_size) / math.log(self.patches)
+
+    @property
+    def delta(self) -> float:
+        """Information gap Δ of these sizes (:func:`information_gap`)."""
+        return information_gap(self.patches, self.global_size, self.local_size)
+
+    @property
+    def grid_hw(self) -> tuple[int, int]:
+        """``(H, W)`` of the grid (square by default)."""
+        if self.grid_shape is not None:
+            return (int(self.grid_shape[0]), int(self.grid_shape[1]))
+        side = math.isqrt(self.patches)
+        if side * side != self.patches:
+            raise _fail("patches", self.patches, "the grid layout needs a square number of patches or grid_shape")
+        return (side, side)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["delta"] = self.delta
+        d["n_areas"] = self.n_areas
+        return d
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which area every position belongs to, per cluster.
+
+    ``area``: ``(K, P)`` long tensor, ``area[k, p] ∈ {0..N-1}``; ``0`` is the global area.
+    ``coords``: ``(P, 2)`` float tensor of grid coordinates (row, column) in patch units, or ``None`` for the
+    random layout (attention distance is then undefined).
+    """
+
+    area: torch.Tensor
+    coords: Optional[torch.Tensor]
+    n_areas: int
+
+
+GeneratorLike = Union[int, torch.Generator]
+
+
+def as_generator(seed: GeneratorLike) -> torch.Generator:
+    """A CPU ``torch.Generator`` from a seed (int) or the generator itself."""
+    if isinstance(seed, torch.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise _fail("seed", seed, "an int or a torch.Generator")
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return g
+
+
+def make_layout(cfg: DataConfig, seed: GeneratorLike) -> Layout:
+    """Draw each cluster's partition of the positions into areas (SPEC §1 layouts).
+
+    ``random``: a random permutation of the positions per cluster; the first ``C_s`` positions form the
+    global area, the next blocks of ``C_c`` the local areas. ``grid``: the ``H × W`` grid is cut into
+    ``s × s`` blocks (``s² = C_c``); ``N − 1`` of them, chosen at random per cluster, are the local areas and
+    the remaining positions form the global area (the background).
+    """
+    g = as_generator(seed)
+    P, K, N = cfg.patches, cfg.clusters, cfg.n_areas
+    area = torch.empty(K, P, dtype=torch.long)
+    coords = None
+    if cfg.layout == "random":
+        labels = torch.zeros(P, dtype=torch.long)
+        labels[cfg.global_size:] = 1 + torch.arange(P - cfg.global_size) // cfg.local_size
+        for k in range(K):
+            perm = torch.randperm(P, generator=g)
+            area[k, perm] = labels
+    else:
+        h, w = cfg.grid_hw
+        s = math.isqrt(cfg.local_size)
+        rows = torch.arange(P) // w
+        cols = torch.arange(P) % w
+        block = (rows // s) * (w // s) + cols // s  # (P,) block index of every position
+        n_blocks = (h // s) * (w // s)
+        for k in range(K):
+            chosen = torch.randperm(n_blocks, generator=g)[: N - 1]
+            block_to_area = torch.zeros(n_blocks, dtype=torch.long)
+            block_to_area[chosen] = torch.arange(1, N)
+            area[k] = block_to_area[block]
+        coords = torch.stack([rows, cols], dim=1).to(torch.float64)
+    return Layout(area=area, coords=coords, n_areas=N)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A batch of ``B`` images in compact form (one view; CL draws two masks).
+
+    ``cluster``: ``(B,)`` long, the cluster of each image. ``scale``: ``(B, N)``, per-area scales ``z``.
+    ``visible``: ``(B, P)`` bool, ``True`` where the patch is not masked.
+    """
+
+    cluster: torch.Tensor
+    scale: torch.Tensor
+    visible: torch.Tensor
+
+
+def draw_images(cfg: DataConfig, batch: int, g: torch.Generator, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cluster ids ``(B,)`` and per-area scales ``(B, N)`` drawn from ``g``."""
+    cluster = torch.randint(cfg.clusters, (batch,), generator=g)
+    scale = cfg.low + (cfg.high - cfg.low) * torch.rand(batch, cfg.n_areas, generator=g, dtype=torch.float64)
+    return cluster, scale.to(dtype)
+
+
+def draw_mask(patches: int, batch: int, mask_prob: float, g: torch.Generator) -> torch.Tensor:
+    """Visibility ``(B, P)`` bool: each patch is masked independently with probability ``mask_prob``."""
+    check_mask_prob(mask_prob)
+    return torch.rand(batch, patches, generator=g, dtype=torch.float64) >= mask_prob
+
+
+def check_mask_prob(mask_prob: float) -> None:
+    if not (isinstance(mask_prob, (int, float)) and 0 < mask_prob < 1):
+        raise _fail("mask_prob", mask_prob, "a probability strictly between 0 and 1")
+
+
+def sample_batch(cfg: DataConfig, batch: int, mask_prob: float, seed: GeneratorLike, dtype: torch.dtype = torch.float64) -> Sample:
+    """Draw ``batch`` images and one mask each (SPEC §1, §3). Reproducible under ``seed``."""
+    check_mask_prob(mask_prob)
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise _fail("batch", batch, "a positive integer")
+    g = as_generator(seed)
+    cluster, scale = draw_images(cfg, batch, g, dtype)
+    visible = draw_mask(cfg.patches, batch, mask_prob, g)
+    return Sample(cluster=cluster, scale=scale, visible=visible)
+
+
+def dense_patches(cfg: DataConfig, layout: Layout, cluster: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Full patch vectors ``X`` of shape ``(B, P, d)``: ``x_p = z_{j(p)} v_{k, j(p)}`` (SPEC §1).
+
+    ``cluster``: ``(B,)``; ``scale``: ``(B, N)``. Feature ``v_{k,j}`` is basis vector ``P + k N + j``.
+    """
+    B = cluster.shape[0]
+    P, N = cfg.patches, cfg.n_areas
+    area = layout.area[cluster]  # (B, P)
+    X = torch.zeros(B, P, cfg.dim, dtype=scale.dtype)
+    feat_index = P + cluster[:, None] * N + area  # (B, P)
+    X.scatter_(2, feat_index[..., None], torch.gather(scale, 1, area)[..., None])
+    return X

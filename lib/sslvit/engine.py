@@ -1,0 +1,214 @@
+"""The reduced engine: the one-layer ViT on its attention correlations ``(A, B)`` (book chapter 2, SPEC §2).
+
+With orthonormal features and position embeddings, the score of query ``p`` on key ``q`` in an image of
+cluster ``k`` is::
+
+    S[p, q] = B[p, q] + vis[q] · z_{j(q)} · A[p, k, j(q)]
+
+and the output ``F_p`` has coordinate ``m[j, p] · z_j`` on the feature ``v_{k,j}``, where the **area mass**
+``m[j, p] = Σ_{q visible in area j} attn[p, q]`` is the attention that query ``p`` puts on the visible
+patches of area ``j``. Both objectives see the model only through ``m``. One training step is:
+correlations → area masses (a forward function), the objective's gradient with respect to ``m``
+(:mod:`sslvit.objectives`), and the exact gradient back to ``A`` and ``B`` written out by hand (a backward
+function). Two implementations of the same mathematics:
+
+* **dense** (:func:`dense_forward`, :func:`dense_backward`): builds the ``P × P`` attention of every image.
+  Readable, gives the attention maps (NMI, distance, pictures), used for evaluation.
+* **fast** (:func:`fast_forward`, :func:`fast_backward`): never builds a ``P × P`` tensor per image. Since
+  the FP part of a score is constant over the visible keys of an area, the softmax factorises::
+
+      m[j, p] = e^{a_j} T[j, p] / Z[p],   a_j = z_j A[p, k, j],   T[j, p] = Σ_{q vis ∈ j} e^{B[p, q]},
+      Z[p] = Σ_j e^{a_j} T[j, p] + Σ_{q masked} e^{B[p, q]}
+
+  and ``T`` for all images is one sparse (visible keys) × dense (``e^B``) product, per run.
+
+Every tensor has a leading run axis ``R``: many independent configurations train as one batched
+computation. Shapes: ``A`` ``(R, P, K, N)``, ``B`` ``(R, P, P)``, ``area`` ``(R, K, P)``, ``cluster``
+``(R, Bt)``, ``scale`` ``(R, Bt, N)``, ``visible`` ``(R, Bt, P)`` bool, masses ``(R, Bt, N, P)``.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+__all__ = [
+    "key_areas",
+    "scores",
+    "DenseForward",
+    "dense_forward",
+    "dense_backward",
+    "FastForward",
+    "fast_forward",
+    "fast_backward",
+]
+
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
+
+
+def key_areas(area: torch.Tensor, cluster: torch.Tensor) -> torch.Tensor:
+    """Area of every position of every image: ``area`` ``(R, K, P)``, ``cluster`` ``(R, Bt)`` → ``(R, Bt, P)``."""
+    P = area.shape[2]
+    return torch.gather(area, 1, cluster[..., None].expand(-1, -1, P))
+
+
+def _image_correlations(A: torch.Tensor, cluster: torch.Tensor) -> torch.Tensor:
+    """``A[p, k_b, j]`` for every image, laid out ``(R, Bt, N, P)``."""
+    R = A.shape[0]
+    A_knp = A.permute(0, 2, 3, 1).contiguous()                             # (R, K, N, P)
+    return A_knp[torch.arange(R, device=A.device)[:, None], cluster]       # (R, Bt, N, P)
+
+
+# ---- dense: the P × P attention of every image ---------------------------------------------------------------
+
+@dataclass
+class DenseForward:
+    """``attn`` ``(R, Bt, P, P)`` (rows: queries); ``mass`` ``(R, Bt, N, P)``; ``key_area`` ``(R, Bt, P)``;
+    ``coeff`` ``(R, Bt, P)`` = ``vis[q] z_{j(q)}``; ``visible`` ``(R, Bt, P)`` in the working dtype."""
+
+    attn: torch.Tensor
+    mass: torch.Tensor
+    key_area: torch.Tensor
+    coeff: torch.Tensor
+    visible: torch.Tensor
+
+
+def scores(A: torch.Tensor, B: torch.Tensor, key_area: torch.Tensor, coeff: torch.Tensor, cluster: torch.Tensor) -> torch.Tensor:
+    """Attention scores ``S[r, b, p, q] = B[p, q] + coeff[q] · A[p, k_b, j(q)]``, ``(R, Bt, P, P)``."""
+    R, P = B.shape[:2]
+    Bt = cluster.shape[1]
+    A_img = _image_correlations(A, cluster).transpose(2, 3)                # (R, Bt, P, N)
+    S = torch.gather(A_img, 3, key_area[:, :, None, :].expand(R, Bt, P, P))  # A[p, k, j(q)]
+    return S.mul_(coeff[:, :, None, :]).add_(B[:, None])
+
+
+def dense_forward(A: torch.Tensor, B: torch.Tensor, area: torch.Tensor, cluster: torch.Tensor,
+                  scale: torch.Tensor, visible: torch.Tensor) -> DenseForward:
+    """Attention of every image and its area masses (shapes in the module docstring)."""
+    R, P, K, N = A.shape
+    Bt = cluster.shape[1]
+    vis = visible.to(A.dtype)                                              # (R, Bt, P)
+    key_area = key_areas(area, cluster)                                    # (R, Bt, P)
+    coeff = vis * torch.gather(scale, 2, key_area)                         # (R, Bt, P)
+    attn = torch.softmax(scores(A, B, key_area, coeff, cluster), dim=-1)   # (R, Bt, P, P)
+    mass = attn.new_zeros(R, Bt, P, N)
+    mass.scatter_add_(3, key_area[:, :, None, :].expand(R, Bt, P, P), attn * vis[:, :, None, :])
+    return DenseForward(attn=attn, mass=mass.transpose(2, 3).contiguous(), key_area=key_area, coeff=coeff, visible=vis)
+
+
+def dense_backward(fwd: DenseForward, grad_mass: torch.Tensor, cluster: torch.Tensor, n_clusters: int
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact ``(dA, dB)`` from ``grad_mass`` ``(R, Bt, N, P)`` through the dense attention.
+
+    ``dattn[p, q] = vis_q dm[j(q), p]``; softmax: ``dS = attn ⊙ (dattn − Σ_q attn ⊙ dattn)``;
+    ``dB = Σ_images dS``; ``dA[p, k, j] = Σ_{images of k} Σ_{q ∈ j} dS[p, q] vis_q z_j``.
+    """
+    attn, key_area = fwd.attn, fwd.key_area
+    R, Bt, N, P = grad_mass.shape
+    dS = torch.gather(grad_mass.transpose(2, 3), 3, key_area[:, :, None, :].expand(R, Bt, P, P))
+    dS.mul_(fwd.visible[:, :, None, :]).mul_(attn)
+    dS.sub_(attn * dS.sum(-1, keepdim=True))                                # softmax backward
+    dB = dS.sum(1)                                                          # (R, P, P)
+    dS.mul_(fwd.coeff[:, :, None, :])
+    dA_img = dS.new_zeros(R, Bt, P, N).scatter_add_(3, key_area[:, :, None, :].expand(R, Bt, P, P), dS)
+    onehot = torch.nn.functional.one_hot(cluster, n_clusters).to(dS.dtype)  # (R, Bt, K)
+    return torch.einsum("rbpn,rbk->rpkn", dA_img, onehot), dB
+
+
+# ---- fast: the factorised softmax --------------------------------------------------------------------------
+
+@dataclass
+class FastForward:
+    """What :func:`fast_backward` needs. ``mass`` ``(R, Bt, N, P)``; ``ea`` ``(R, Bt, N, P)`` =
+    ``e^{a − α}``; ``Z`` and ``alpha`` ``(R, Bt, P)``; ``E`` ``(R, P, P)`` = ``e^{B − rowmax B}``;
+    ``by_key``: sparse ``(R P, R Bt N)`` incidence (key, image-area) of the visible keys."""
+
+    mass: torch.Tensor
+    ea: torch.Tensor
+    Z: torch.Tensor
+    alpha: torch.Tensor
+    E: torch.Tensor
+    visible: torch.Tensor
+    by_key: torch.Tensor
+
+
+def _incidence(area: torch.Tensor, cluster: torch.Tensor, visible: torch.Tensor, key_area: torch.Tensor,
+               dtype: torch.dtype, N: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sparse incidence of visible keys and (image, area) pairs, in both orientations (CSR).
+
+    ``by_area``: ``(R Bt N, R P)``, row ``(r, b, j)`` has a 1 at column ``(r, q)`` for each visible ``q ∈ j``.
+    ``by_key``: its transpose, ``(R P, R Bt N)``.
+    """
+    R, Bt, P = visible.shape
+    dev = visible.device
+    r_off = (torch.arange(R, device=dev) * P)[:, None, None]
+    # rows (r, b, j) in order: positions of each image sorted by area, keep the visible ones
+    order = torch.gather(torch.argsort(area, dim=-1, stable=True), 1, cluster[..., None].expand(-1, -1, P))
+    vis_sorted = torch.gather(visible, 2, order)
+    cols = (order + r_off)[vis_sorted]
+    counts = torch.zeros(R, Bt, N, dtype=torch.long, device=dev).scatter_add_(2, key_area, visible.long())
+    crow = torch.cat([counts.new_zeros(1), counts.flatten().cumsum(0)])
+    by_area = torch.sparse_csr_tensor(crow, cols, torch.ones(cols.numel(), dtype=dtype, device=dev),
+                                      size=(R * Bt * N, R * P))
+    # rows (r, q): the images b where q is visible, column (r, b, j(q))
+    img_col = (torch.arange(R, device=dev)[:, None] * Bt + torch.arange(Bt, device=dev)[None, :]) * N  # (R, Bt)
+    colsk = (img_col[:, :, None] + key_area).transpose(1, 2)               # (R, P, Bt)
+    vis_t = visible.transpose(1, 2)
+    kcols = colsk[vis_t]
+    kcrow = torch.cat([counts.new_zeros(1), vis_t.sum(-1).flatten().cumsum(0)])
+    by_key = torch.sparse_csr_tensor(kcrow, kcols, torch.ones(kcols.numel(), dtype=dtype, device=dev),
+                                     size=(R * P, R * Bt * N))
+    return by_area, by_key
+
+
+def fast_forward(A: torch.Tensor, B: torch.Tensor, area: torch.Tensor, cluster: torch.Tensor,
+                 scale: torch.Tensor, visible: torch.Tensor) -> Optional[FastForward]:
+    """Area masses through the factorised softmax (module docstring). Returns ``None`` when the factorisation
+    would lose precision (a row of ``B`` spans more than the dtype's exponent range, or a normaliser
+    underflows); the caller then uses :func:`dense_forward`."""
+    R, P, K, N = A.shape
+    Bt = cluster.shape[1]
+    span = (B.amax(-1) - B.amin(-1)).max() if B.numel() else B.new_zeros(())
+    if span > (60.0 if A.dtype == torch.float32 else 600.0):
+        return None
+    key_area = key_areas(area, cluster)
+    by_area, by_key = _incidence(area, cluster, visible, key_area, A.dtype, N)
+    E = (B - B.amax(-1, keepdim=True)).exp_()                              # (R, P, P)
+    Et = E.transpose(1, 2).reshape(R * P, P)                               # rows (r, q), columns p
+    T = (by_area @ Et).view(R, Bt, N, P)                                   # Σ_{q vis ∈ j} e^{B[p,q]}
+    T_masked = (E.sum(-1)[:, None, :] - T.sum(2)).clamp_(min=0.0)          # (R, Bt, P)
+    a = _image_correlations(A, cluster).mul_(scale[..., None])             # (R, Bt, N, P) a_j = z_j A[p,k,j]
+    alpha = a.amax(2).clamp_(min=0.0)                                      # (R, Bt, P) shift, ≥ masked score 0
+    ea = a.sub_(alpha[:, :, None]).exp_()                                  # e^{a − α}
+    w = ea * T
+    Z = w.sum(2).add_(torch.exp(-alpha).mul_(T_masked))                    # (R, Bt, P)
+    if not bool((Z > 0).all()) or not bool(torch.isfinite(Z).all()):
+        return None
+    mass = w.div_(Z[:, :, None])
+    return FastForward(mass=mass, ea=ea, Z=Z, alpha=alpha, E=E, visible=visible, by_key=by_key)
+
+
+def fast_backward(fwd: FastForward, grad_mass: torch.Tensor, cluster: torch.Tensor, scale: torch.Tensor,
+                  n_clusters: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact ``(dA, dB)`` from ``grad_mass`` ``(R, Bt, N, P)`` through the factorised softmax.
+
+    With ``s = Σ_j m_j dm_j``: ``da_j = m_j (dm_j − s)``, ``dT_j = e^{a_j}/Z (dm_j − s)``,
+    ``dT_masked = −s / Z``, ``dE[p, q] = Σ_images dT[j(q), p]`` (visible ``q``) or ``dT_masked[p]`` (masked),
+    ``dB = dE ⊙ E`` (the row shift of ``B`` cancels). ``grad_mass`` is overwritten.
+    """
+    R, Bt, N, P = grad_mass.shape
+    m = fwd.mass
+    s = (m * grad_mass).sum(2)                                             # (R, Bt, P)
+    g = grad_mass.sub_(s[:, :, None])                                      # dm − s
+    da = (m * g).mul_(scale[..., None])                                    # z_j da_j, (R, Bt, N, P)
+    onehot = torch.nn.functional.one_hot(cluster, n_clusters).to(m.dtype)  # (R, Bt, K)
+    dA = torch.bmm(onehot.transpose(1, 2), da.reshape(R, Bt, N * P)).view(R, n_clusters, N, P).permute(0, 3, 1, 2)
+    dT = (fwd.ea / fwd.Z[:, :, None]).mul_(g)                              # (R, Bt, N, P)
+    dT_masked = -s * torch.exp(-fwd.alpha) / fwd.Z                         # (R, Bt, P)
+    dE = (fwd.by_key @ dT.reshape(R * Bt * N, P)).view(R, P, P).transpose(1, 2)  # [r, p, q]
+    masked = (~fwd.visible).to(m.dtype)
+    dE = dE + torch.bmm(dT_masked.transpose(1, 2), masked)                 # (R, P, P)
+    return dA.contiguous(), dE.mul_(fwd.E)

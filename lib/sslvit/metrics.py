@@ -1,0 +1,83 @@
+"""Metrics of SPEC §4: where local queries attend, FP correlations, NMI and attention distance.
+
+All functions are batched over runs (leading axis ``R``) and return one value per run ``(R,)``. The book's
+chapters 4–6 read them from a training :class:`~sslvit.train.Trajectory`.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = [
+    "area_attention",
+    "fp_correlations",
+    "nmi",
+    "attention_distance",
+    "METRICS",
+]
+
+#: metric names recorded at every logged step (SPEC §4); ``oracle_loss`` is MAE only,
+#: ``attention_distance`` needs the grid layout.
+METRICS = (
+    "loss",
+    "oracle_loss",
+    "own_area_attention",
+    "global_area_attention",
+    "fp_own",
+    "fp_global",
+    "nmi",
+    "attention_distance",
+)
+
+
+def area_attention(mass: torch.Tensor, key_area: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(own_area_attention, global_area_attention)``, each ``(R,)``.
+
+    Mean over images and over query positions in **local** areas of the attention mass on the visible
+    patches of the query's own area, resp. of the global area. ``mass`` ``(R, Bt, N, P)``, ``key_area``
+    ``(R, Bt, P)``.
+    """
+    local = (key_area != 0).to(mass.dtype)                                 # (R, Bt, P)
+    own = torch.gather(mass, 2, key_area[:, :, None, :])[:, :, 0]          # (R, Bt, P)
+    glob = mass[:, :, 0]
+    n = local.sum((1, 2)).clamp(min=1.0)
+    return (own * local).sum((1, 2)) / n, (glob * local).sum((1, 2)) / n
+
+
+def fp_correlations(A: torch.Tensor, area: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(fp_own, fp_global)``, each ``(R,)``: mean over clusters and local positions ``p`` of
+    ``A[p, k, j(p)]`` and ``A[p, k, 0]``. ``A`` ``(R, P, K, N)``, ``area`` ``(R, K, P)``.
+    """
+    A_kp = A.permute(0, 2, 1, 3)                                           # (R, K, P, N)
+    local = (area != 0).to(A.dtype)
+    own = torch.gather(A_kp, 3, area[..., None])[..., 0]                   # (R, K, P)
+    glob = A_kp[..., 0]
+    n = local.sum((1, 2)).clamp(min=1.0)
+    return (own * local).sum((1, 2)) / n, (glob * local).sum((1, 2)) / n
+
+
+def nmi(attn: torch.Tensor) -> torch.Tensor:
+    """Normalised mutual information between query and key (Park et al. 2023), per image, averaged.
+
+    ``attn`` ``(..., Bt, P, P)`` (rows: queries, sum to 1) → ``(...)``. With ``p(q) = 1/P`` and
+    ``p(k) = Σ_q p(q) attn[q, k]``: ``NMI = MI(q; k) / sqrt(H(q) H(k))``. Identical rows give 0 (collapse
+    to one pattern), a permutation matrix gives 1. When ``H(k) = 0`` the rows are identical and NMI is 0.
+    """
+    P = attn.shape[-1]
+    pk = attn.mean(-2)                                                     # (..., Bt, P)
+    h_q = math.log(P)
+    h_k = -torch.special.xlogy(pk, pk).sum(-1)                             # (..., Bt)
+    # MI = (1/P) Σ_q Σ_k a log a − Σ_k p(k) log p(k)
+    mi = torch.special.xlogy(attn, attn).sum((-1, -2)) / P + h_k
+    value = mi.clamp(min=0.0) / torch.sqrt(h_q * h_k).clamp(min=1e-300)
+    value = torch.where(h_k > 1e-12, value, torch.zeros_like(value))
+    return value.mean(-1)
+
+
+def attention_distance(attn: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+    """Mean attention distance in patch units: ``(1/P) Σ_q Σ_k attn[q, k] ‖pos_q − pos_k‖₂``, averaged over
+    images. ``attn`` ``(..., Bt, P, P)``, ``coords`` ``(P, 2)`` → ``(...)``.
+    """
+    dist = torch.cdist(coords, coords).to(attn.dtype)                      # (P, P)
+    return (attn * dist).sum((-1, -2)).mean(-1) / attn.shape[-1]

@@ -1,0 +1,408 @@
+"""Training: gradient descent (or Adam) on the attention correlations, many runs at once (SPEC §3, §4).
+
+A :class:`Run` is one configuration: a :class:`~sslvit.data.DataConfig` and a :class:`TrainConfig`.
+:func:`train` trains a list of runs as **one batched computation** (every tensor has a leading run axis)
+and returns a :class:`Trajectory`: the SPEC §4 metrics at every logged step and the final ``A``, ``B``.
+
+Runs in one call must share what fixes the tensor shapes and the loop: ``patches``, ``clusters``,
+``layout`` (and grid shape), ``objective``, ``steps``, ``batch_size``, ``optimizer``, ``tau`` and
+``population``. They may differ in area sizes, scale range, masking probability, step size, number of
+negatives and seed. Each run draws its layout, its training batches and its evaluation batch from its own
+random streams, so a run gives the same result alone or inside a batch.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Optional, Sequence, Union
+
+import torch
+
+from . import engine
+from .data import DataConfig, Layout, check_mask_prob, draw_images, draw_mask, make_layout
+from .metrics import area_attention, attention_distance, fp_correlations, nmi
+from .objectives import check_negatives, cl_loss, mae_loss, mae_loss_and_grad, negatives_mask, oracle_mass
+
+__all__ = ["TrainConfig", "Run", "Trajectory", "TrainingDiverged", "train", "evaluate", "DEFAULTS"]
+
+OBJECTIVES = ("mae", "cl")
+OPTIMIZERS = ("gd", "adam")
+#: SPEC §3 defaults per objective (sensible for P = 256)
+DEFAULTS = {
+    "mae": {"mask_prob": 0.5, "lr": 1e3, "steps": 300},
+    "cl": {"mask_prob": 0.3, "lr": 2e4, "steps": 500},
+}
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+SHARED_DATA = ("patches", "clusters", "layout", "grid_shape")
+SHARED_TRAIN = ("objective", "steps", "batch_size", "optimizer", "tau", "population")
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss or a gradient became NaN or infinite."""
+
+
+def _fail(name: str, value: object, allowed: str) -> ValueError:
+    return ValueError(f"{name}={value!r} is not allowed: {allowed}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train (SPEC §3). ``None`` fields take the objective's default from :data:`DEFAULTS`.
+
+    objective: ``"mae"`` or ``"cl"``. mask_prob: ``γ``. lr: step size. steps: number of updates.
+    batch_size: images per step (fresh every step). negatives: CL negatives per anchor, ``0..batch_size−1``
+    (default ``batch_size − 1``). tau: CL temperature. optimizer: ``"gd"`` (plain gradient descent) or
+    ``"adam"``. seed: the run's seed. population: if set, one fixed sample of this many images is drawn once
+    and used at every step (population gradient descent) instead of fresh batches.
+    """
+
+    objective: str = "mae"
+    mask_prob: Optional[float] = None
+    lr: Optional[float] = None
+    steps: Optional[int] = None
+    batch_size: int = 32
+    negatives: Optional[int] = None
+    tau: float = 1.0
+    optimizer: str = "gd"
+    seed: int = 0
+    population: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise _fail("objective", self.objective, f"one of {OBJECTIVES}")
+        if self.optimizer not in OPTIMIZERS:
+            raise _fail("optimizer", self.optimizer, f"one of {OPTIMIZERS}")
+        for name, value in DEFAULTS[self.objective].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        check_mask_prob(self.mask_prob)  # type: ignore[arg-type]
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise _fail("lr", self.lr, "a positive finite step size")
+        for name in ("steps", "batch_size", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise _fail(name, value, "an integer")
+        if self.steps < 0:  # type: ignore[operator]
+            raise _fail("steps", self.steps, "a non-negative integer")
+        if self.batch_size < 1 or (self.objective == "cl" and self.batch_size < 2):
+            raise _fail("batch_size", self.batch_size, "at least 1 (at least 2 for CL)")
+        if self.population is not None and (isinstance(self.population, bool) or not isinstance(self.population, int)
+                                            or self.population < (2 if self.objective == "cl" else 1)):
+            raise _fail("population", self.population, "None or a positive integer (at least 2 for CL)")
+        if self.negatives is None:
+            object.__setattr__(self, "negatives", self.images_per_step - 1)
+        check_negatives(self.negatives, self.images_per_step)  # type: ignore[arg-type]
+        if not (isinstance(self.tau, (int, float)) and math.isfinite(self.tau) and self.tau > 0):
+            raise _fail("tau", self.tau, "a positive temperature")
+
+    @property
+    def images_per_step(self) -> int:
+        """Images in each step's batch: ``population`` if set, else ``batch_size``."""
+        return self.population if self.population is not None else self.batch_size
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training configuration: data model + training settings."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @property
+    def delta(self) -> float:
+        return self.data.delta
+
+    def to_dict(self) -> dict:
+        return {"data": self.data.to_dict(), "train": asdict(self.train)}
+
+
+@dataclass
+class Trajectory:
+    """What :func:`train` returns.
+
+    ``steps``: the logged steps (0 = initialisation, then every ``log_every`` and the last step).
+    ``history``: metric name → ``(T, R)`` float64 tensor (T logged steps, R runs); only the metrics that
+    apply are present (``oracle_loss`` for MAE, ``attention_distance`` for the grid layout).
+    ``A`` ``(R, P, K, N_max)`` and ``B`` ``(R, P, P)``: final correlations (areas past a run's ``N`` are
+    padding and stay 0). ``seconds``: wall time of the training loop.
+    """
+
+    runs: tuple[Run, ...]
+    steps: list[int]
+    history: dict[str, torch.Tensor]
+    A: torch.Tensor
+    B: torch.Tensor
+    layouts: tuple[Layout, ...]
+    seconds: float
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    @property
+    def final(self) -> dict[str, torch.Tensor]:
+        """Metric name → ``(R,)`` values at the last logged step."""
+        return {name: values[-1] for name, values in self.history.items()}
+
+    def correlations(self, r: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Final ``A`` ``(P, K, N)`` (without padding) and ``B`` ``(P, P)`` of run ``r``."""
+        n = self.runs[r].data.n_areas
+        return self.A[r, :, :, :n], self.B[r]
+
+    def summary(self, r: int = 0) -> dict:
+        """The JSON contract of the command line for run ``r``: ``delta``, ``config``, ``final``, ``history``.
+
+        Metrics that do not apply to the run are ``None``.
+        """
+        from .metrics import METRICS
+
+        def row(t: int) -> dict:
+            return {name: (float(self.history[name][t, r]) if name in self.history else None) for name in METRICS}
+
+        history = [{"step": s, **row(t)} for t, s in enumerate(self.steps)]
+        return {
+            "delta": self.runs[r].delta,
+            "config": self.runs[r].to_dict(),
+            "final": row(len(self.steps) - 1),
+            "history": history,
+            "seconds": self.seconds,
+        }
+
+
+# ---- the batched state of many runs --------------------------------------------------------------------------
+
+def _stream(seed: int, stream: int) -> torch.Generator:
+    """Independent random stream ``stream`` (0 layout, 1 training, 2 evaluation) of a run's seed."""
+    g = torch.Generator()
+    g.manual_seed((seed * 1_000_003 + stream) % (2**63))
+    return g
+
+
+@dataclass
+class _Batch:
+    cluster: torch.Tensor          # (R, Bt)
+    scale: torch.Tensor            # (R, Bt, N_max)
+    visible: torch.Tensor          # (R, Bt, P) bool
+    visible2: Optional[torch.Tensor] = None  # (R, Bt, P) bool, second CL view
+
+
+class _Runs:
+    """Layouts, random streams and per-run hyper-parameters of a list of runs, as batched tensors."""
+
+    def __init__(self, runs: Sequence[Run], dtype: torch.dtype, device: Union[str, torch.device]) -> None:
+        if len(runs) == 0:
+            raise ValueError("runs is empty: give at least one Run")
+        for r in runs:
+            if not isinstance(r, Run):
+                raise TypeError(f"expected sslvit.Run objects, got {type(r).__name__}")
+        first = runs[0]
+        for i, r in enumerate(runs):
+            for name in SHARED_DATA:
+                if getattr(r.data, name) != getattr(first.data, name):
+                    raise ValueError(f"runs[{i}].data.{name}={getattr(r.data, name)!r} differs from runs[0] "
+                                     f"({getattr(first.data, name)!r}); runs trained together must share {SHARED_DATA}")
+            for name in SHARED_TRAIN:
+                if getattr(r.train, name) != getattr(first.train, name):
+                    raise ValueError(f"runs[{i}].train.{name}={getattr(r.train, name)!r} differs from runs[0] "
+                                     f"({getattr(first.train, name)!r}); runs trained together must share {SHARED_TRAIN}")
+        self.runs = tuple(runs)
+        self.dtype, self.device = dtype, torch.device(device)
+        self.P, self.K = first.data.patches, first.data.clusters
+        self.N = max(r.data.n_areas for r in runs)
+        self.objective = first.train.objective
+        self.images = first.train.images_per_step
+        self.layouts = tuple(make_layout(r.data, _stream(r.train.seed, 0)) for r in runs)
+        self.area = torch.stack([lay.area for lay in self.layouts]).to(self.device)        # (R, K, P)
+        self.coords = self.layouts[0].coords
+        self.lr = torch.tensor([r.train.lr for r in runs], dtype=dtype, device=self.device)  # (R,)
+        negatives = torch.tensor([r.train.negatives for r in runs])
+        self.allowed = negatives_mask(negatives, self.images).to(self.device)            # (R, Bt, Bt)
+        self.train_streams = [_stream(r.train.seed, 1) for r in runs]
+
+    def draw(self, streams: Sequence[torch.Generator], batch: int) -> _Batch:
+        """One batch per run from each run's own stream."""
+        clusters, scales, vis, vis2 = [], [], [], []
+        for run, g in zip(self.runs, streams):
+            cluster, scale = draw_images(run.data, batch, g, self.dtype)
+            clusters.append(cluster)
+            scales.append(torch.nn.functional.pad(scale, (0, self.N - scale.shape[1])))
+            vis.append(draw_mask(self.P, batch, run.train.mask_prob, g))  # type: ignore[arg-type]
+            if self.objective == "cl":
+                vis2.append(draw_mask(self.P, batch, run.train.mask_prob, g))  # type: ignore[arg-type]
+        to = lambda xs: torch.stack(xs).to(self.device)  # noqa: E731
+        return _Batch(to(clusters), to(scales), to(vis), to(vis2) if vis2 else None)
+
+
+def _loss_and_grads(A: torch.Tensor, B: torch.Tensor, runs: _Runs, batch: _Batch, tau: float, method: str
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Objective per run ``(R,)`` and its exact gradients with respect to ``A`` and ``B``.
+
+    ``method="fast"`` uses the factorised softmax and falls back to the dense attention for a step where the
+    factorisation would lose precision; ``method="dense"`` always builds the ``P × P`` attention.
+    """
+    views = [batch.visible] + ([batch.visible2] if batch.visible2 is not None else [])
+    fwds = None
+    if method == "fast":
+        fwds = [engine.fast_forward(A, B, runs.area, batch.cluster, batch.scale, v) for v in views]
+        if any(f is None for f in fwds):
+            fwds = None
+    if fwds is None:
+        fwds = [engine.dense_forward(A, B, runs.area, batch.cluster, batch.scale, v) for v in views]
+    key_area = engine.key_areas(runs.area, batch.cluster)
+    if runs.objective == "mae":
+        loss, grad = mae_loss_and_grad(fwds[0].mass, batch.scale, batch.visible, key_area)
+        grads = [grad]
+    else:
+        masses = [f.mass.detach().requires_grad_(True) for f in fwds]
+        loss = cl_loss(masses[0], masses[1], batch.scale, batch.cluster, runs.allowed, tau)
+        grads = list(torch.autograd.grad(loss.sum(), masses))
+        loss = loss.detach()
+    dA, dB = torch.zeros_like(A), torch.zeros_like(B)
+    for f, g in zip(fwds, grads):
+        if isinstance(f, engine.FastForward):
+            ga, gb = engine.fast_backward(f, g, batch.cluster, batch.scale, runs.K)
+        else:
+            ga, gb = engine.dense_backward(f, g, batch.cluster, runs.K)
+        dA += ga
+        dB += gb
+    return loss, dA, dB
+
+
+def evaluate(A: torch.Tensor, B: torch.Tensor, runs: _Runs, batch: _Batch, tau: float) -> dict[str, torch.Tensor]:
+    """SPEC §4 metrics per run on ``batch`` (attention metrics on the first view), with the dense attention."""
+    with torch.no_grad():
+        fwd = engine.dense_forward(A, B, runs.area, batch.cluster, batch.scale, batch.visible)
+        own, glob = area_attention(fwd.mass, fwd.key_area)
+        fp_own, fp_glob = fp_correlations(A, runs.area)
+        out = {"own_area_attention": own, "global_area_attention": glob, "fp_own": fp_own, "fp_global": fp_glob,
+               "nmi": nmi(fwd.attn)}
+        if runs.coords is not None:
+            out["attention_distance"] = attention_distance(fwd.attn, runs.coords.to(A.device))
+        if runs.objective == "mae":
+            out["loss"] = mae_loss(fwd.mass, batch.scale, batch.visible, fwd.key_area)
+            oracle = oracle_mass(batch.visible, fwd.key_area, runs.N).to(A.dtype)
+            out["oracle_loss"] = mae_loss(oracle, batch.scale, batch.visible, fwd.key_area)
+        else:
+            fwd2 = engine.dense_forward(A, B, runs.area, batch.cluster, batch.scale, batch.visible2)
+            out["loss"] = cl_loss(fwd.mass, fwd2.mass, batch.scale, batch.cluster, runs.allowed, tau)
+    return {k: v.detach().to("cpu", torch.float64) for k, v in out.items()}
+
+
+def _diverged(what: str, values: torch.Tensor, step: int, runs: _Runs) -> TrainingDiverged:
+    bad = (~torch.isfinite(values.reshape(values.shape[0], -1))).any(-1).nonzero().flatten().tolist()
+    lrs = sorted({runs.runs[i].train.lr for i in bad})
+    return TrainingDiverged(
+        f"{what} is NaN or infinite at step {step} in run(s) {bad} (lr={lrs}); "
+        "try a smaller step size (lr / --lr)"
+    )
+
+
+def train(
+    runs: Union[Run, Sequence[Run]],
+    *,
+    log_every: int = 10,
+    log_steps: Optional[Sequence[int]] = None,
+    eval_batch: Optional[int] = None,
+    dtype: torch.dtype = torch.float64,
+    device: Union[str, torch.device] = "cpu",
+    progress: Optional[bool] = None,
+    method: str = "fast",
+) -> Trajectory:
+    """Train one run or many runs as one batched computation (SPEC §3) and record the SPEC §4 metrics.
+
+    log_every: log the metrics at step 0, every ``log_every`` steps and at the last step.
+    log_steps: explicit steps to log instead (e.g. geometric, for log-step plots); 0 and the last step are
+    always added. eval_batch: images in the fixed evaluation batch (default ``batch_size``), drawn once per
+    run from its own evaluation stream with the run's masking law. dtype: ``torch.float64`` for comparisons,
+    ``torch.float32`` for speed. progress: show a tqdm bar (default: only when stderr is a terminal).
+    method: ``"fast"`` (factorised softmax, :func:`sslvit.engine.fast_forward`) or ``"dense"`` (the
+    ``P × P`` attention of every image); both compute the same gradients.
+
+    Raises :class:`TrainingDiverged` (with the step and a hint) if a loss or gradient stops being finite.
+    """
+    if isinstance(runs, Run):
+        runs = [runs]
+    if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 1:
+        raise _fail("log_every", log_every, "a positive integer")
+    if method not in ("fast", "dense"):
+        raise _fail("method", method, "'fast' or 'dense'")
+    state = _Runs(list(runs), dtype, device)
+    cfg = state.runs[0].train
+    steps, tau = int(cfg.steps), float(cfg.tau)  # type: ignore[arg-type]
+    if log_steps is None:
+        logged = set(range(0, steps + 1, log_every))
+    else:
+        logged = {int(s) for s in log_steps if 0 <= int(s) <= steps}
+    logged |= {0, steps}
+    eval_size = eval_batch if eval_batch is not None else cfg.batch_size
+    if isinstance(eval_size, bool) or not isinstance(eval_size, int) or eval_size < (2 if state.objective == "cl" else 1):
+        raise _fail("eval_batch", eval_batch, "a positive integer (at least 2 for CL)")
+    if eval_size != state.images and state.objective == "cl":
+        eval_allowed = negatives_mask(torch.tensor([min(r.train.negatives, eval_size - 1) for r in state.runs]),  # type: ignore[type-var]
+                                      eval_size).to(state.device)
+    else:
+        eval_allowed = state.allowed
+    eval_batch_data = state.draw([_stream(r.train.seed, 2) for r in state.runs], eval_size)
+
+    R = len(state.runs)
+    A = torch.zeros(R, state.P, state.K, state.N, dtype=dtype, device=state.device)
+    B = torch.zeros(R, state.P, state.P, dtype=dtype, device=state.device)
+    adam = cfg.optimizer == "adam"
+    if adam:
+        mA, vA, mB, vB = (torch.zeros_like(A), torch.zeros_like(A), torch.zeros_like(B), torch.zeros_like(B))
+    lr4, lr3 = state.lr[:, None, None, None], state.lr[:, None, None]
+    population = state.draw(state.train_streams, state.images) if cfg.population is not None else None
+
+    history: dict[str, list[torch.Tensor]] = {}
+    logged_steps: list[int] = []
+
+    def log(step: int) -> None:
+        saved, state.allowed = state.allowed, eval_allowed
+        try:
+            values = evaluate(A, B, state, eval_batch_data, tau)
+        finally:
+            state.allowed = saved
+        if not torch.isfinite(values["loss"]).all():
+            raise _diverged("the evaluation loss", values["loss"], step, state)
+        for name, v in values.items():
+            history.setdefault(name, []).append(v)
+        logged_steps.append(step)
+
+    from tqdm.auto import tqdm
+
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    start = time.perf_counter()
+    log(0)
+    bar = tqdm(range(1, steps + 1), disable=not show, desc=f"{state.objective.upper()} x{R} runs", leave=False)
+    for t in bar:
+        batch = population if population is not None else state.draw(state.train_streams, state.images)
+        loss, dA, dB = _loss_and_grads(A, B, state, batch, tau, method)
+        if not torch.isfinite(loss).all():
+            raise _diverged("the training loss", loss, t, state)
+        if not (torch.isfinite(dA).all() and torch.isfinite(dB).all()):
+            raise _diverged("a gradient", torch.cat([dA.reshape(R, -1), dB.reshape(R, -1)], 1), t, state)
+        if adam:
+            b1, b2 = ADAM_BETAS
+            for p, g, m, v, lr in ((A, dA, mA, vA, lr4), (B, dB, mB, vB, lr3)):
+                m.mul_(b1).add_(g, alpha=1 - b1)
+                v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                p.sub_(lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + ADAM_EPS))
+        else:
+            A.sub_(lr4 * dA)
+            B.sub_(lr3 * dB)
+        if t in logged:
+            log(t)
+            if show:
+                bar.set_postfix(loss=f"{float(history['loss'][-1].mean()):.4g}")
+    seconds = time.perf_counter() - start
+    return Trajectory(
+        runs=state.runs,
+        steps=logged_steps,
+        history={k: torch.stack(v) for k, v in history.items()},
+        A=A.detach().cpu(),
+        B=B.detach().cpu(),
+        layouts=state.layouts,
+        seconds=seconds,
+    )
