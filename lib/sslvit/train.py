@@ -21,6 +21,7 @@ from typing import Optional, Sequence, Union
 import torch
 
 from . import engine
+from .perf import keep_large_allocations
 from .data import DataConfig, Layout, check_mask_prob, draw_images, draw_mask, make_layout
 from .metrics import area_attention, attention_distance, fp_correlations, nmi
 from .objectives import check_negatives, cl_loss, mae_loss, mae_loss_and_grad, negatives_mask, oracle_mass
@@ -326,6 +327,7 @@ def train(
         runs = [runs]
     if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 1:
         raise _fail("log_every", log_every, "a positive integer")
+    keep_large_allocations()
     if method not in ("fast", "dense"):
         raise _fail("method", method, "'fast' or 'dense'")
     state = _Runs(list(runs), dtype, device)

@@ -1,0 +1,142 @@
+"""Command line: ``python -m sslvit train ...`` trains one configuration and reports the SPEC §4 metrics.
+
+Examples::
+
+    python -m sslvit train --objective mae --global-size 16 --local-size 4      # Δ < 0
+    python -m sslvit train --objective cl --json | tail -n 1 | python -m json.tool
+
+With ``--json`` the last line of stdout is one JSON object with keys ``delta``, ``config``, ``final`` (the
+SPEC §4 metrics) and ``history`` (one dict per logged step, with ``step`` and the same metrics); metrics
+that do not apply (``oracle_loss`` for CL, ``attention_distance`` for the random layout) are ``null``.
+Exit status: 0 on success, 2 for bad flags or an invalid configuration, 1 if training diverged.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Optional, Sequence
+
+import torch
+
+from .data import DataConfig, sizes_from_kappa
+from .metrics import METRICS
+from .train import DEFAULTS, Run, TrainConfig, TrainingDiverged, train
+
+__all__ = ["main", "build_parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad flags: one line on stderr, exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m sslvit", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    t = sub.add_parser("train", help="train one configuration and print its metrics",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       description="Train the one-layer ViT with MAE or CL on the spatially structured data "
+                                   "(SPEC §1-§4) and print the metrics at every logged step.")
+    t.add_argument("--objective", choices=("mae", "cl"), default="mae", help="self-supervised objective")
+    t.add_argument("--patches", type=int, default=256, help="P, number of patches")
+    t.add_argument("--clusters", type=int, default=4, help="K, number of clusters (image types)")
+    t.add_argument("--global-size", type=int, default=None, help="C_s, size of the global area (default 64)")
+    t.add_argument("--local-size", type=int, default=None, help="C_c, size of each local area (default 4)")
+    t.add_argument("--kappa-s", type=float, default=None, help="alternative to --global-size: C_s ≈ P^kappa_s")
+    t.add_argument("--kappa-c", type=float, default=None, help="alternative to --local-size: C_c ≈ P^kappa_c")
+    t.add_argument("--layout", choices=("random", "grid"), default="random", help="how areas sit on the positions")
+    t.add_argument("--low", type=float, default=0.5, help="L, lower end of the per-area scale")
+    t.add_argument("--high", type=float, default=1.5, help="U, upper end of the per-area scale")
+    t.add_argument("--mask-prob", type=float, default=None,
+                   help=f"masking probability gamma (default {DEFAULTS['mae']['mask_prob']} MAE, "
+                        f"{DEFAULTS['cl']['mask_prob']} CL)")
+    t.add_argument("--steps", type=int, default=None,
+                   help=f"training steps (default {DEFAULTS['mae']['steps']} MAE, {DEFAULTS['cl']['steps']} CL)")
+    t.add_argument("--lr", type=float, default=None,
+                   help=f"step size (default {DEFAULTS['mae']['lr']:g} MAE, {DEFAULTS['cl']['lr']:g} CL)")
+    t.add_argument("--batch-size", type=int, default=32, help="images per step, fresh every step")
+    t.add_argument("--population", type=int, default=None,
+                   help="use one fixed sample of this many images at every step instead of fresh batches")
+    t.add_argument("--negatives", type=int, default=None, help="CL negatives per image (default batch size - 1)")
+    t.add_argument("--tau", type=float, default=1.0, help="CL temperature")
+    t.add_argument("--optimizer", choices=("gd", "adam"), default="gd", help="gradient descent or Adam")
+    t.add_argument("--seed", type=int, default=0, help="seed of the layout, the batches and the evaluation batch")
+    t.add_argument("--log-every", type=int, default=None, help="log the metrics every this many steps "
+                   "(default: steps/10); step 0 and the last step are always logged")
+    t.add_argument("--eval-batch", type=int, default=None, help="images in the evaluation batch (default batch size)")
+    t.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="floating point precision")
+    t.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    t.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
+    t.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
+    return parser
+
+
+def _configs(args: argparse.Namespace) -> Run:
+    if (args.kappa_s is None) != (args.kappa_c is None):
+        raise ValueError("give both --kappa-s and --kappa-c, or neither")
+    if args.kappa_s is not None:
+        if args.global_size is not None or args.local_size is not None:
+            raise ValueError("give either --kappa-s/--kappa-c or --global-size/--local-size, not both")
+        global_size, local_size = sizes_from_kappa(args.patches, args.kappa_s, args.kappa_c)
+    else:
+        global_size = 64 if args.global_size is None else args.global_size
+        local_size = 4 if args.local_size is None else args.local_size
+    data = DataConfig(patches=args.patches, clusters=args.clusters, global_size=global_size, local_size=local_size,
+                      layout=args.layout, low=args.low, high=args.high)
+    train_cfg = TrainConfig(objective=args.objective, mask_prob=args.mask_prob, lr=args.lr, steps=args.steps,
+                            batch_size=args.batch_size, negatives=args.negatives, tau=args.tau,
+                            optimizer=args.optimizer, seed=args.seed, population=args.population)
+    return Run(data, train_cfg)
+
+
+def _table(summary: dict) -> str:
+    names = [m for m in METRICS if summary["final"][m] is not None]
+    short = {"own_area_attention": "own_attn", "global_area_attention": "global_attn",
+             "attention_distance": "distance", "oracle_loss": "oracle"}
+    head = ["step"] + [short.get(n, n) for n in names]
+    rows = [[str(h["step"])] + [f"{h[n]:.4f}" for n in names] for h in summary["history"]]
+    widths = [max(len(x) for x in col) for col in zip(head, *rows)]
+    fmt = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths))  # noqa: E731
+    return "\n".join([fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    prog = "python -m sslvit"
+    if args.threads is not None:
+        if args.threads < 1:
+            sys.stderr.write(f"{prog}: error: --threads={args.threads} must be a positive integer\n")
+            return 2
+        torch.set_num_threads(args.threads)
+    try:
+        run = _configs(args)
+        steps = int(run.train.steps)  # type: ignore[arg-type]
+        log_every = args.log_every if args.log_every is not None else max(1, steps // 10)
+        if log_every < 1:
+            raise ValueError(f"--log-every={log_every} must be a positive integer")
+        dtype = torch.float64 if args.dtype == "float64" else torch.float32
+        traj = train(run, log_every=log_every, eval_batch=args.eval_batch, dtype=dtype, progress=args.progress)
+    except ValueError as e:
+        sys.stderr.write(f"{prog}: error: {e}\n")
+        return 2
+    except TrainingDiverged as e:
+        sys.stderr.write(f"{prog}: training diverged: {e}\n")
+        return 1
+    summary = traj.summary(0)
+    d = run.data
+    print(f"{run.train.objective.upper()}  P={d.patches} K={d.clusters} C_s={d.global_size} C_c={d.local_size} "
+          f"N={d.n_areas} layout={d.layout}  Δ={summary['delta']:+.3f}  gamma={run.train.mask_prob} "
+          f"lr={run.train.lr:g} steps={steps} seed={run.train.seed}  ({traj.seconds:.1f} s)")
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(_table(summary))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
