@@ -37,6 +37,11 @@ DEFAULTS = {
 }
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
+#: runs per engine call are chosen so that one (runs, images, areas, positions) tensor has at most this many
+#: elements: small enough to stay in cache, large enough to amortise the per-call overhead
+TRAIN_CHUNK_ELEMENTS = 2_000_000
+#: the same for the dense (runs, images, positions, positions) attention of the evaluation
+EVAL_CHUNK_ELEMENTS = 8_000_000
 SHARED_DATA = ("patches", "clusters", "layout", "grid_shape")
 SHARED_TRAIN = ("objective", "steps", "batch_size", "optimizer", "tau", "population")
 
@@ -236,58 +241,70 @@ class _Runs:
         return _Batch(to(clusters), to(scales), to(vis), to(vis2) if vis2 else None)
 
 
-def _loss_and_grads(A: torch.Tensor, B: torch.Tensor, runs: _Runs, batch: _Batch, tau: float, method: str
-                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Objective per run ``(R,)`` and its exact gradients with respect to ``A`` and ``B``.
+def _chunks(n_runs: int, per_run: int, budget: int) -> list[slice]:
+    """Split the run axis into slices of at most ``budget`` elements of ``per_run`` each (at least one run)."""
+    size = max(1, budget // max(per_run, 1))
+    return [slice(i, min(i + size, n_runs)) for i in range(0, n_runs, size)]
 
-    ``method="fast"`` uses the factorised softmax and falls back to the dense attention for a step where the
-    factorisation would lose precision; ``method="dense"`` always builds the ``P × P`` attention.
+
+def _loss_and_grads(A: torch.Tensor, B: torch.Tensor, runs: _Runs, batch: _Batch, tau: float, method: str,
+                    sl: slice = slice(None)) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Objective per run and its exact gradients with respect to ``A`` and ``B``, for the runs ``sl``.
+
+    ``A``, ``B`` are the correlations of the runs in ``sl``. ``method="fast"`` uses the factorised softmax
+    and falls back to the dense attention for a step where the factorisation would lose precision;
+    ``method="dense"`` always builds the ``P × P`` attention.
     """
-    views = [batch.visible] + ([batch.visible2] if batch.visible2 is not None else [])
+    area, cluster, scale = runs.area[sl], batch.cluster[sl], batch.scale[sl]
+    views = [batch.visible[sl]] + ([batch.visible2[sl]] if batch.visible2 is not None else [])
     fwds = None
     if method == "fast":
-        fwds = [engine.fast_forward(A, B, runs.area, batch.cluster, batch.scale, v) for v in views]
+        fwds = [engine.fast_forward(A, B, area, cluster, scale, v) for v in views]
         if any(f is None for f in fwds):
             fwds = None
     if fwds is None:
-        fwds = [engine.dense_forward(A, B, runs.area, batch.cluster, batch.scale, v) for v in views]
-    key_area = engine.key_areas(runs.area, batch.cluster)
+        fwds = [engine.dense_forward(A, B, area, cluster, scale, v) for v in views]
     if runs.objective == "mae":
-        loss, grad = mae_loss_and_grad(fwds[0].mass, batch.scale, batch.visible, key_area)
+        loss, grad = mae_loss_and_grad(fwds[0].mass, scale, views[0], engine.key_areas(area, cluster))
         grads = [grad]
     else:
         masses = [f.mass.detach().requires_grad_(True) for f in fwds]
-        loss = cl_loss(masses[0], masses[1], batch.scale, batch.cluster, runs.allowed, tau)
+        loss = cl_loss(masses[0], masses[1], scale, cluster, runs.allowed[sl], tau)
         grads = list(torch.autograd.grad(loss.sum(), masses))
         loss = loss.detach()
-    dA, dB = torch.zeros_like(A), torch.zeros_like(B)
+    dA, dB = None, None
     for f, g in zip(fwds, grads):
         if isinstance(f, engine.FastForward):
-            ga, gb = engine.fast_backward(f, g, batch.cluster, batch.scale, runs.K)
+            ga, gb = engine.fast_backward(f, g, cluster, scale, runs.K)
         else:
-            ga, gb = engine.dense_backward(f, g, batch.cluster, runs.K)
-        dA += ga
-        dB += gb
-    return loss, dA, dB
+            ga, gb = engine.dense_backward(f, g, cluster, runs.K)
+        dA, dB = (ga, gb) if dA is None else (dA + ga, dB + gb)
+    return loss, dA, dB  # type: ignore[return-value]
 
 
-def evaluate(A: torch.Tensor, B: torch.Tensor, runs: _Runs, batch: _Batch, tau: float) -> dict[str, torch.Tensor]:
-    """SPEC §4 metrics per run on ``batch`` (attention metrics on the first view), with the dense attention."""
+def evaluate(A: torch.Tensor, B: torch.Tensor, runs: _Runs, batch: _Batch, tau: float,
+             sl: slice = slice(None)) -> dict[str, torch.Tensor]:
+    """SPEC §4 metrics of the runs ``sl`` on ``batch`` (attention metrics on the first view), with the dense
+    attention. ``A``, ``B`` are the correlations of those runs."""
+    area, cluster, scale, vis = runs.area[sl], batch.cluster[sl], batch.scale[sl], batch.visible[sl]
     with torch.no_grad():
-        fwd = engine.dense_forward(A, B, runs.area, batch.cluster, batch.scale, batch.visible)
+        fwd = engine.dense_forward(A, B, area, cluster, scale, vis)
         own, glob = area_attention(fwd.mass, fwd.key_area)
-        fp_own, fp_glob = fp_correlations(A, runs.area)
+        fp_own, fp_glob = fp_correlations(A, area)
         out = {"own_area_attention": own, "global_area_attention": glob, "fp_own": fp_own, "fp_global": fp_glob,
                "nmi": nmi(fwd.attn)}
         if runs.coords is not None:
             out["attention_distance"] = attention_distance(fwd.attn, runs.coords.to(A.device))
         if runs.objective == "mae":
-            out["loss"] = mae_loss(fwd.mass, batch.scale, batch.visible, fwd.key_area)
-            oracle = oracle_mass(batch.visible, fwd.key_area, runs.N).to(A.dtype)
-            out["oracle_loss"] = mae_loss(oracle, batch.scale, batch.visible, fwd.key_area)
+            out["loss"] = mae_loss(fwd.mass, scale, vis, fwd.key_area)
+            oracle = oracle_mass(vis, fwd.key_area, runs.N).to(A.dtype)
+            out["oracle_loss"] = mae_loss(oracle, scale, vis, fwd.key_area)
         else:
-            fwd2 = engine.dense_forward(A, B, runs.area, batch.cluster, batch.scale, batch.visible2)
-            out["loss"] = cl_loss(fwd.mass, fwd2.mass, batch.scale, batch.cluster, runs.allowed, tau)
+            mass1 = fwd.mass
+            del fwd  # the second view needs only its area masses
+            vis2 = batch.visible2[sl]
+            fwd2 = engine.fast_forward(A, B, area, cluster, scale, vis2) or engine.dense_forward(A, B, area, cluster, scale, vis2)
+            out["loss"] = cl_loss(mass1, fwd2.mass, scale, cluster, runs.allowed[sl], tau)
     return {k: v.detach().to("cpu", torch.float64) for k, v in out.items()}
 
 
@@ -349,6 +366,8 @@ def train(
     eval_batch_data = state.draw([_stream(r.train.seed, 2) for r in state.runs], eval_size)
 
     R = len(state.runs)
+    train_chunks = _chunks(R, state.images * state.N * state.P, TRAIN_CHUNK_ELEMENTS)
+    eval_chunks = _chunks(R, eval_size * state.P * state.P, EVAL_CHUNK_ELEMENTS)
     A = torch.zeros(R, state.P, state.K, state.N, dtype=dtype, device=state.device)
     B = torch.zeros(R, state.P, state.P, dtype=dtype, device=state.device)
     adam = cfg.optimizer == "adam"
@@ -363,9 +382,10 @@ def train(
     def log(step: int) -> None:
         saved, state.allowed = state.allowed, eval_allowed
         try:
-            values = evaluate(A, B, state, eval_batch_data, tau)
+            parts = [evaluate(A[sl], B[sl], state, eval_batch_data, tau, sl) for sl in eval_chunks]
         finally:
             state.allowed = saved
+        values = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
         if not torch.isfinite(values["loss"]).all():
             raise _diverged("the evaluation loss", values["loss"], step, state)
         for name, v in values.items():
@@ -380,7 +400,10 @@ def train(
     bar = tqdm(range(1, steps + 1), disable=not show, desc=f"{state.objective.upper()} x{R} runs", leave=False)
     for t in bar:
         batch = population if population is not None else state.draw(state.train_streams, state.images)
-        loss, dA, dB = _loss_and_grads(A, B, state, batch, tau, method)
+        loss = torch.empty(R, dtype=dtype, device=state.device)
+        dA, dB = torch.empty_like(A), torch.empty_like(B)
+        for sl in train_chunks:
+            loss[sl], dA[sl], dB[sl] = _loss_and_grads(A[sl], B[sl], state, batch, tau, method, sl)
         if not torch.isfinite(loss).all():
             raise _diverged("the training loss", loss, t, state)
         if not (torch.isfinite(dA).all() and torch.isfinite(dB).all()):
