@@ -45,8 +45,6 @@ __all__ = [
     "fast_backward",
 ]
 
-warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
-warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
 
 
 def key_areas(area: torch.Tensor, cluster: torch.Tensor) -> torch.Tensor:
@@ -135,6 +133,14 @@ class FastForward:
     by_key: torch.Tensor
 
 
+def _csr(crow: torch.Tensor, cols: torch.Tensor, dtype: torch.dtype, size: tuple[int, int]) -> torch.Tensor:
+    """A 0/1 sparse CSR matrix (built from indices that are valid by construction)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        return torch.sparse_csr_tensor(crow, cols, torch.ones(cols.numel(), dtype=dtype, device=cols.device),
+                                       size=size, check_invariants=False)
+
+
 def _incidence(area: torch.Tensor, cluster: torch.Tensor, visible: torch.Tensor, key_area: torch.Tensor,
                dtype: torch.dtype, N: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Sparse incidence of visible keys and (image, area) pairs, in both orientations (CSR).
@@ -151,16 +157,14 @@ def _incidence(area: torch.Tensor, cluster: torch.Tensor, visible: torch.Tensor,
     cols = (order + r_off)[vis_sorted]
     counts = torch.zeros(R, Bt, N, dtype=torch.long, device=dev).scatter_add_(2, key_area, visible.long())
     crow = torch.cat([counts.new_zeros(1), counts.flatten().cumsum(0)])
-    by_area = torch.sparse_csr_tensor(crow, cols, torch.ones(cols.numel(), dtype=dtype, device=dev),
-                                      size=(R * Bt * N, R * P))
+    by_area = _csr(crow, cols, dtype, (R * Bt * N, R * P))
     # rows (r, q): the images b where q is visible, column (r, b, j(q))
     img_col = (torch.arange(R, device=dev)[:, None] * Bt + torch.arange(Bt, device=dev)[None, :]) * N  # (R, Bt)
     colsk = (img_col[:, :, None] + key_area).transpose(1, 2)               # (R, P, Bt)
     vis_t = visible.transpose(1, 2)
     kcols = colsk[vis_t]
     kcrow = torch.cat([counts.new_zeros(1), vis_t.sum(-1).flatten().cumsum(0)])
-    by_key = torch.sparse_csr_tensor(kcrow, kcols, torch.ones(kcols.numel(), dtype=dtype, device=dev),
-                                     size=(R * P, R * Bt * N))
+    by_key = _csr(kcrow, kcols, dtype, (R * P, R * Bt * N))
     return by_area, by_key
 
 

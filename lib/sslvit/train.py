@@ -392,12 +392,15 @@ def train(
             history.setdefault(name, []).append(v)
         logged_steps.append(step)
 
-    from tqdm.auto import tqdm
-
     show = sys.stderr.isatty() if progress is None else bool(progress)
     start = time.perf_counter()
     log(0)
-    bar = tqdm(range(1, steps + 1), disable=not show, desc=f"{state.objective.upper()} x{R} runs", leave=False)
+    if show:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(range(1, steps + 1), desc=f"{state.objective.upper()} x{R} runs", leave=False)
+    else:
+        bar = range(1, steps + 1)
     for t in bar:
         batch = population if population is not None else state.draw(state.train_streams, state.images)
         loss = torch.empty(R, dtype=dtype, device=state.device)

@@ -1,0 +1,187 @@
+"""Figures of the information-gap chapter (book chapter 3): the two competing rates at initialisation, their
+ratio against ``P`` on log-log axes, fitted slopes against ``Δ``, where the asymptotics hold in the
+``(κ_s, κ_c)`` plane, and the ratio at a fixed ``P`` against ``Δ``.
+
+Every function takes optional axes, labels them and returns the figure (or the axes) so the chapter can
+``glue`` it. Inputs are :class:`sslvit.theory.RatioFit` objects or plain sequences.
+"""
+from __future__ import annotations
+
+import math
+from typing import Mapping, Optional, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import Normalize
+
+from ..theory import RatioFit
+
+__all__ = ["delta_color", "plot_ratio_fits", "plot_rates", "plot_slope_vs_delta", "plot_deviation_map",
+           "plot_ratio_vs_delta"]
+
+_DELTA_CMAP = "coolwarm"
+
+
+def delta_color(delta: float, vmax: float = 0.5) -> tuple:
+    """Colour of a configuration by its gap: blue for ``Δ < 0``, red for ``Δ > 0``, black for ``Δ = 0``."""
+    if abs(delta) < 1e-9:
+        return (0.0, 0.0, 0.0, 1.0)
+    x = 0.5 + 0.5 * max(-1.0, min(1.0, delta / vmax))
+    # skip the pale centre of the colour map so small gaps stay visible
+    x = 0.5 + (x - 0.5) * 0.75 + (0.125 if x > 0.5 else -0.125)
+    return plt.get_cmap(_DELTA_CMAP)(x)
+
+
+def _label(fit: RatioFit) -> str:
+    return f"κ_s={fit.kappa_s:g}, κ_c={fit.kappa_c:g}: Δ={fit.delta:+.2f}, slope={fit.slope:+.3f}"
+
+
+def _check_fits(fits: Sequence[RatioFit]) -> None:
+    if len(fits) == 0:
+        raise ValueError("fits is empty: give at least one RatioFit")
+    for f in fits:
+        if not isinstance(f, RatioFit):
+            raise TypeError(f"expected sslvit.theory.RatioFit objects, got {type(f).__name__}")
+
+
+def plot_ratio_fits(fits: Sequence[RatioFit], ax: Optional[plt.Axes] = None, title: Optional[str] = None) -> plt.Axes:
+    """Ratio (decoupling rate / growth rate) against ``P`` on log-log axes, one colour per ``(κ_s, κ_c)``:
+    markers are the exact rates, dashed lines the least-squares fits; the legend gives ``Δ`` and the slope."""
+    _check_fits(fits)
+    ax = ax or plt.gca()
+    for fit in sorted(fits, key=lambda f: -f.delta):
+        color = delta_color(fit.delta)
+        P = np.array(fit.patches, dtype=float)
+        ax.plot(P, fit.ratios, "o", ms=3.5, color=color, label=_label(fit))
+        ax.plot(P, fit.fitted(P), "--", lw=1.0, color=color)
+    ax.axhline(1.0, color="0.4", lw=0.8, ls=":")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("number of patches P")
+    ax.set_ylabel("decoupling rate / growth rate")
+    ax.set_title(title or "Ratio of the two rates at initialisation (dashed: fits)")
+    ax.legend(fontsize="x-small", loc="best", ncol=1)
+    return ax
+
+
+def plot_rates(fits: Sequence[RatioFit], axes: Optional[Sequence[plt.Axes]] = None) -> plt.Figure:
+    """Two panels: decoupling rate ``E[∂/∂A_global]`` and growth rate ``−E[∂/∂A_own]`` against ``P`` (log-log),
+    each with a dotted reference line of slope ``2κ_s − 2`` resp. ``κ_c − 1`` through its largest-``P`` point."""
+    _check_fits(fits)
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    else:
+        fig = axes[0].figure
+    for fit in sorted(fits, key=lambda f: -f.delta):
+        color = delta_color(fit.delta)
+        P = np.array(fit.patches, dtype=float)
+        for ax, values, expo, name in (
+            (axes[0], [r.decouple for r in fit.rates], 2 * fit.kappa_s - 2, "2κ_s−2"),
+            (axes[1], [r.grow for r in fit.rates], fit.kappa_c - 1, "κ_c−1"),
+        ):
+            ax.plot(P, values, "o-", ms=3, lw=1.0, color=color,
+                    label=f"κ_s={fit.kappa_s:g}, κ_c={fit.kappa_c:g} (ref. slope {name}={expo:+.2f})")
+            ref = values[-1] * (P / P[-1]) ** expo
+            ax.plot(P, ref, ":", lw=1.6, color=color)
+    for ax, what in ((axes[0], "E[∂ℓ/∂A_global]"), (axes[1], "−E[∂ℓ/∂A_own]")):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("number of patches P")
+        ax.set_ylabel(f"{what} per unit step")
+        ax.legend(fontsize="xx-small", loc="lower left")
+    axes[0].set_title("Global FP pushed down (dotted: slope 2κ_s−2)")
+    axes[1].set_title("Own FP pushed up (dotted: slope κ_c−1)")
+    return fig
+
+
+def plot_slope_vs_delta(fits_by_range: Mapping[str, Sequence[RatioFit]], ax: Optional[plt.Axes] = None,
+                        band: float = 0.1) -> plt.Axes:
+    """Fitted slope against ``Δ``, one marker style per range of ``P`` (mapping label → fits), with the
+    identity line and a ``± band`` strip."""
+    if len(fits_by_range) == 0:
+        raise ValueError("fits_by_range is empty")
+    ax = ax or plt.gca()
+    deltas = [f.delta for fits in fits_by_range.values() for f in fits]
+    lo, hi = min(deltas) - 0.1, max(deltas) + 0.1
+    grid = np.linspace(lo, hi, 2)
+    ax.fill_between(grid, grid - band, grid + band, color="0.85", label=f"|slope − Δ| ≤ {band:g}")
+    ax.plot(grid, grid, "k-", lw=0.9, label="slope = Δ")
+    markers = ["o", "s", "^", "D", "v"]
+    for (label, fits), marker in zip(fits_by_range.items(), markers):
+        _check_fits(fits)
+        filled = marker == "o"
+        ax.scatter([f.delta for f in fits], [f.slope for f in fits], marker=marker, s=30,
+                   facecolors=[delta_color(f.delta) for f in fits] if filled else "none",
+                   edgecolors=[delta_color(f.delta) for f in fits], label=label, zorder=3)
+    ax.set_xlabel("information gap Δ = 2κ_s − κ_c − 1")
+    ax.set_ylabel("fitted log-log slope of the ratio")
+    ax.set_title("Fitted exponent against Δ")
+    ax.legend(fontsize="x-small", loc="upper left")
+    return ax
+
+
+def plot_deviation_map(kappa_s_values: Sequence[float], kappa_c_values: Sequence[float], deviation: np.ndarray,
+                       ax: Optional[plt.Axes] = None, title: Optional[str] = None, vmax: float = 0.2) -> plt.Axes:
+    """Heat map of ``slope − Δ`` over ``(κ_c, κ_s)`` (rows ``κ_s``, columns ``κ_c``); cells with
+    ``|slope − Δ| > 0.1`` outlined, undefined cells (NaN) grey; the line ``Δ = 0`` dashed."""
+    dev = np.asarray(deviation, dtype=float)
+    ks, kc = np.asarray(kappa_s_values, dtype=float), np.asarray(kappa_c_values, dtype=float)
+    if dev.shape != (ks.size, kc.size):
+        raise ValueError(f"deviation has shape {dev.shape}, expected {(ks.size, kc.size)}")
+    if ks.size < 2 or kc.size < 2:
+        raise ValueError("need at least two values of each kappa for a map")
+    ax = ax or plt.gca()
+    dks, dkc = ks[1] - ks[0], kc[1] - kc[0]
+    extent = (kc[0] - dkc / 2, kc[-1] + dkc / 2, ks[0] - dks / 2, ks[-1] + dks / 2)
+    ax.set_facecolor("0.8")
+    ax.grid(False)
+    im = ax.imshow(np.ma.masked_invalid(dev), origin="lower", extent=extent, aspect="auto", cmap="PuOr_r",
+                   norm=Normalize(-vmax, vmax))
+    for i in range(ks.size):
+        for j in range(kc.size):
+            if np.isfinite(dev[i, j]) and abs(dev[i, j]) > 0.1:
+                ax.add_patch(plt.Rectangle((kc[j] - dkc / 2, ks[i] - dks / 2), dkc, dks, fill=False, ec="k", lw=1.2))
+    x = np.linspace(extent[0], extent[1], 50)
+    ax.plot(x, (1 + x) / 2, "k--", lw=0.9, label="Δ = 0")
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
+    ax.set_xlabel("κ_c (local area size = P^κ_c)")
+    ax.set_ylabel("κ_s (global area size = P^κ_s)")
+    ax.set_title(title or "slope − Δ")
+    ax.legend(fontsize="x-small", loc="lower right")
+    ax.figure.colorbar(im, ax=ax, label="fitted slope − Δ")
+    return ax
+
+
+def plot_ratio_vs_delta(deltas: Sequence[float], ratios: Sequence[float], patches: int, mask_prob: float,
+                        ax: Optional[plt.Axes] = None, highlight: Optional[Sequence[tuple[float, float, str]]] = None
+                        ) -> plt.Axes:
+    """Ratio at one ``P`` against the gap of every tiling ``(C_s, C_c)`` (log scale), with the leading-order
+    law ``(1 − γ) P^Δ``, the line ``ratio = 1`` (above: the global FP falls faster than the own FP grows) and
+    ``Δ = 0``. ``highlight``: optional ``(Δ, ratio, label)`` points to mark."""
+    d, r = np.asarray(deltas, dtype=float), np.asarray(ratios, dtype=float)
+    if d.shape != r.shape or d.size == 0:
+        raise ValueError(f"deltas and ratios must be non-empty and of the same length, got {d.shape}, {r.shape}")
+    if not 0 < mask_prob < 1:
+        raise ValueError(f"mask_prob={mask_prob} must be in (0, 1)")
+    ax = ax or plt.gca()
+    ax.scatter(d, r, s=6, c=[delta_color(x) for x in d], alpha=0.6, linewidths=0,
+               label=f"every tiling (C_s, C_c) of P = {patches}")
+    grid = np.linspace(d.min(), d.max(), 200)
+    ax.plot(grid, (1 - mask_prob) * patches**grid, "k-", lw=1.0, label=f"(1 − γ) P^Δ, γ = {mask_prob:g}")
+    ax.axhline(1.0, color="0.3", lw=0.8, ls=":")
+    ax.axvline(0.0, color="0.3", lw=0.8, ls="--")
+    cross = math.log(1 / (1 - mask_prob)) / math.log(patches)
+    ax.axvline(cross, color="tab:green", lw=0.9, ls="-.", label=f"(1 − γ) P^Δ = 1 at Δ = {cross:.3f}")
+    if highlight:
+        for hd, hr, text in highlight:
+            ax.plot([hd], [hr], "o", ms=7, mfc="none", mec="k")
+            ax.annotate(text, (hd, hr), xytext=(-10, 12), textcoords="offset points", fontsize="x-small", ha="right",
+                        bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="0.5", lw=0.5),
+                        arrowprops=dict(arrowstyle="-", color="0.3", lw=0.7))
+    ax.set_yscale("log")
+    ax.set_xlabel("information gap Δ of the integer sizes")
+    ax.set_ylabel("decoupling rate / growth rate")
+    ax.set_title(f"Which rate wins at initialisation, P = {patches}")
+    ax.legend(fontsize="x-small", loc="upper left")
+    return ax

@@ -1,0 +1,102 @@
+"""Browser check of the built book: open pages in headless Chromium and check what a reader sees.
+
+Run by ``make test`` after the HTML is rendered from the committed notebooks (``make html-check``):
+``pytest tests/browser --html-dir _build/check/_build/html``. For every page: the page loads, its math was
+typeset by MathJax (no raw ``\\(`` left, no "Math Processing Error"), every image loaded (non-zero natural
+width), and there is no error output (tracebacks, error or stderr cells). One screenshot per page is kept
+under ``_build/screenshots/``.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+#: page (path without .html) → minimum number of figures a reader must see on it
+PAGES = {
+    "book/intro": 0,
+    "book/01_data": 2,
+    "book/02_model": 1,
+    "book/03_information_gap": 2,
+    "book/04_mae": 2,
+    "book/05_cl": 2,
+    "book/06_mae_vs_cl": 2,
+    "book/07_reproducibility": 0,
+}
+
+WAIT_MATH_JS = """
+const math = document.querySelectorAll('span.math, div.math').length;
+const done = document.querySelectorAll('mjx-container, .MathJax, .MathJax_CHTML, .MathJax_SVG, .MathJax_Display').length;
+const pending = document.querySelectorAll('.MathJax_Processing, .MathJax_Preview:not(:empty)').length;
+return [math, done, pending];
+"""
+
+
+@pytest.fixture(scope="module")
+def driver(request: pytest.FixtureRequest):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium = Path("/usr/bin/chromium")
+    chromedriver = Path("/usr/bin/chromedriver")
+    if not chromium.exists() or not chromedriver.exists():
+        pytest.fail("Chromium is missing: install the Debian packages chromium and chromium-driver "
+                    "(make test does it: `make browser-deps`)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(chromium)
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
+                 "--no-first-run", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                 "--allow-file-access-from-files", "--window-size=1280,1600"):
+        options.add_argument(flag)
+    drv = webdriver.Chrome(service=Service(executable_path=str(chromedriver)), options=options)
+    drv.set_page_load_timeout(60)
+    yield drv
+    drv.quit()
+
+
+@pytest.fixture(scope="module")
+def html_dir(request: pytest.FixtureRequest) -> Path:
+    path = Path(request.config.getoption("--html-dir")).resolve()
+    if not (path / "index.html").exists():
+        pytest.fail(f"no built book at {path}: run `make html-check` first")
+    return path
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_page(page: str, driver, html_dir: Path) -> None:
+    """A reader opening ``page`` sees typeset math, loaded figures and no error output."""
+    file = html_dir / f"{page}.html"
+    assert file.exists(), f"{file} was not built (is {page} in _toc.yml?)"
+    driver.get(file.as_uri())
+    deadline = time.time() + 30
+    math = done = pending = 0
+    while time.time() < deadline:
+        math, done, pending = driver.execute_script(WAIT_MATH_JS)
+        if math == 0 or (done > 0 and pending == 0):
+            break
+        time.sleep(0.25)
+    text = driver.execute_script("return document.body.innerText")
+    height = driver.execute_script("return Math.min(document.body.scrollHeight, 12000)")
+    driver.set_window_size(1280, max(800, int(height)))
+    shots = html_dir.parents[2] / "screenshots" if html_dir.parent.name == "_build" else html_dir.parent / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(shots / f"{page.replace('/', '_')}.png"))
+    driver.set_window_size(1280, 1600)
+
+    assert "Math Processing Error" not in text, f"{page}: MathJax failed on some math"
+    if math:
+        assert done > 0 and pending == 0, f"{page}: {math} math elements but {done} typeset ({pending} pending)"
+        assert "\\(" not in text and "$$" not in text, f"{page}: raw TeX left in the page text"
+    images = driver.execute_script(
+        "return Array.from(document.querySelectorAll('main img, article img, .bd-article img'))"
+        ".map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0]);")
+    broken = [src for src, ok in images if not ok]
+    assert not broken, f"{page}: images that did not load: {broken}"
+    assert len(images) >= PAGES[page], f"{page}: {len(images)} figures, expected at least {PAGES[page]}"
+    errors = driver.execute_script(
+        "return document.querySelectorAll('.output.error, .output.traceback, .output.stderr, "
+        ".cell_output .stderr, div.nboutput .stderr, .system-message, .problematic').length")
+    assert errors == 0, f"{page}: {errors} error/stderr outputs or Sphinx problems on the page"
+    assert "Traceback (most recent call last)" not in text, f"{page}: a traceback is shown"
+    assert "ClaimFailed" not in text and "FAIL:" not in text, f"{page}: a failed check is shown"
