@@ -142,11 +142,11 @@ def _csr(crow: torch.Tensor, cols: torch.Tensor, dtype: torch.dtype, size: tuple
 
 
 def _incidence(area: torch.Tensor, cluster: torch.Tensor, visible: torch.Tensor, key_area: torch.Tensor,
-               dtype: torch.dtype, N: int) -> tuple[torch.Tensor, torch.Tensor]:
+               dtype: torch.dtype, N: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Sparse incidence of visible keys and (image, area) pairs, in both orientations (CSR).
 
     ``by_area``: ``(R Bt N, R P)``, row ``(r, b, j)`` has a 1 at column ``(r, q)`` for each visible ``q ∈ j``.
-    ``by_key``: its transpose, ``(R P, R Bt N)``.
+    ``by_key``: its transpose, ``(R P, R Bt N)``. Also returns the visible keys per area ``(R, Bt, N)``.
     """
     R, Bt, P = visible.shape
     dev = visible.device
@@ -165,31 +165,35 @@ def _incidence(area: torch.Tensor, cluster: torch.Tensor, visible: torch.Tensor,
     kcols = colsk[vis_t]
     kcrow = torch.cat([counts.new_zeros(1), vis_t.sum(-1).flatten().cumsum(0)])
     by_key = _csr(kcrow, kcols, dtype, (R * P, R * Bt * N))
-    return by_area, by_key
+    return by_area, by_key, counts
 
 
 def fast_forward(A: torch.Tensor, B: torch.Tensor, area: torch.Tensor, cluster: torch.Tensor,
                  scale: torch.Tensor, visible: torch.Tensor) -> Optional[FastForward]:
     """Area masses through the factorised softmax (module docstring). Returns ``None`` when the factorisation
     would lose precision (a row of ``B`` spans more than the dtype's exponent range, or a normaliser
-    underflows); the caller then uses :func:`dense_forward`."""
+    leaves the normal range); the caller then uses :func:`dense_forward`. The shift ``α`` is the largest
+    score among the keys present (visible areas, and 0 for masked keys), so the largest term is 1."""
     R, P, K, N = A.shape
     Bt = cluster.shape[1]
     span = (B.amax(-1) - B.amin(-1)).max() if B.numel() else B.new_zeros(())
     if span > (60.0 if A.dtype == torch.float32 else 600.0):
         return None
     key_area = key_areas(area, cluster)
-    by_area, by_key = _incidence(area, cluster, visible, key_area, A.dtype, N)
+    by_area, by_key, counts = _incidence(area, cluster, visible, key_area, A.dtype, N)
     E = (B - B.amax(-1, keepdim=True)).exp_()                              # (R, P, P)
     Et = E.transpose(1, 2).reshape(R * P, P)                               # rows (r, q), columns p
     T = (by_area @ Et).view(R, Bt, N, P)                                   # Σ_{q vis ∈ j} e^{B[p,q]}
-    T_masked = (E.sum(-1)[:, None, :] - T.sum(2)).clamp_(min=0.0)          # (R, Bt, P)
+    masked = (~visible).to(A.dtype)
+    T_masked = torch.bmm(masked, Et.view(R, P, P))                         # (R, Bt, P) Σ_{q masked} e^{B[p,q]}
     a = _image_correlations(A, cluster).mul_(scale[..., None])             # (R, Bt, N, P) a_j = z_j A[p,k,j]
-    alpha = a.amax(2).clamp_(min=0.0)                                      # (R, Bt, P) shift, ≥ masked score 0
-    ea = a.sub_(alpha[:, :, None]).exp_()                                  # e^{a − α}
+    a.masked_fill_((counts == 0)[..., None], float("-inf"))                # areas with no visible key: no term
+    alpha = a.amax(2)                                                      # (R, Bt, P) largest visible score
+    alpha = torch.where(T_masked > 0, alpha.clamp(min=0.0), alpha)         # masked keys score 0
+    ea = a.sub_(alpha[:, :, None]).exp_()                                  # e^{a − α} (0 for empty areas)
     w = ea * T
     Z = w.sum(2).add_(torch.exp(-alpha).mul_(T_masked))                    # (R, Bt, P)
-    if not bool((Z > 0).all()) or not bool(torch.isfinite(Z).all()):
+    if not bool((Z >= torch.finfo(Z.dtype).tiny).all()) or not bool(torch.isfinite(Z).all()):
         return None
     mass = w.div_(Z[:, :, None])
     return FastForward(mass=mass, ea=ea, Z=Z, alpha=alpha, E=E, visible=visible, by_key=by_key)
