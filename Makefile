@@ -1,0 +1,105 @@
+# Build, test and benchmark the sslvit book.
+#
+#   make book    build the book (executes every notebook, warnings are errors); HTML in _build/html/index.html
+#   make test    unit tests (tests/), nbval over the notebooks in book/, and the browser check of the pages
+#   make bench   benchmark of the training engine (BENCH_ARGS=--quick for a short run)
+#   make venv    create .venv and install the pinned requirements (done by the targets above)
+#   make clean   remove build outputs; `make distclean` also removes .venv
+#
+# Everything runs inside .venv, created from $(PYTHON) (Python 3.11) on first use.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.sslvit-installed
+
+export PYTHONHASHSEED := 0
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+NOTEBOOKS := $(wildcard book/*.ipynb book/*/*.ipynb)
+SANITIZE := $(wildcard book/sanitize.cfg)
+# --nbval compares every stored output; switch to --nbval-lax to check only cells marked # NBVAL_CHECK_OUTPUT
+NBVAL_MODE ?= --nbval
+NBVAL_FLAGS := $(NBVAL_MODE) --nbval-current-env --nbval-cell-timeout=300 \
+               $(if $(SANITIZE),--nbval-sanitize-with $(SANITIZE))
+# -n (nitpicky) also flags every {py:func} role that no API page resolves
+BOOK_FLAGS ?= --all -W --keep-going
+# the browser check renders the committed notebooks (no execution) here
+CHECK_DIR := _build/check
+BROWSER_TESTS := $(wildcard tests/browser/test_*.py)
+BENCH_ARGS ?= --json _build/bench/bench_engine.json
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help venv test unit-test notebook-test browser-test html-check browser-deps book bench clean distclean
+
+help:
+	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
+
+venv: $(STAMP)
+
+# Re-installs when the pins or the package metadata change; a second run is a no-op.
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -r requirements.txt
+	$(PY) -m pip install -e . --no-deps
+	touch $@
+
+test: unit-test notebook-test browser-test
+
+unit-test: venv
+	@rc=0; $(PY) -m pytest tests --ignore=tests/browser -q || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: no unit tests collected in tests/"; \
+	elif [ $$rc -ne 0 ]; then exit $$rc; fi
+
+notebook-test: venv unit-test
+ifneq ($(strip $(NOTEBOOKS)),)
+	$(PY) -m pytest $(NBVAL_FLAGS) book -q
+else
+	@echo "make test: no notebooks in book/, nbval skipped"
+endif
+
+browser-test: venv notebook-test
+ifneq ($(strip $(BROWSER_TESTS)),)
+	$(MAKE) --no-print-directory html-check browser-deps
+	$(PY) -m pytest tests/browser --html-dir $(CHECK_DIR)/_build/html -q
+else
+	@echo "make test: no browser tests in tests/browser, skipped"
+endif
+
+# The book's HTML rendered from the notebooks as committed (their stored outputs, no execution).
+html-check: venv
+	@mkdir -p $(CHECK_DIR)
+	sed -E -e 's/^([[:space:]]*execute_notebooks:).*/\1 "off"/' \
+	       -e 's|^([[:space:]]*offline_mathjax:)[[:space:]]*_ext|\1 $(CURDIR)/_ext|' _config.yml > $(CHECK_DIR)/_config.yml
+	$(VENV)/bin/jupyter-book build . --config $(CHECK_DIR)/_config.yml --path-output $(CHECK_DIR) $(BOOK_FLAGS)
+
+# Headless Chromium and its WebDriver for tests/browser (Debian/Ubuntu packages; elsewhere install them by hand).
+browser-deps:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then \
+	  echo "browser-deps: /usr/bin/chromium and /usr/bin/chromedriver are installed"; \
+	elif command -v apt-get >/dev/null; then \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium chromium-driver; \
+	else \
+	  echo "browser-deps: install Chromium as /usr/bin/chromium and ChromeDriver as /usr/bin/chromedriver" >&2; exit 1; \
+	fi
+
+book: venv
+	$(VENV)/bin/jupyter-book build . $(BOOK_FLAGS)
+	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+bench: venv
+	@mkdir -p _build/bench
+	$(PY) benchmarks/bench_engine.py $(BENCH_ARGS)
+
+clean:
+	rm -rf _build .pytest_cache
+	find . -path ./$(VENV) -prune -o -type d \( -name __pycache__ -o -name .ipynb_checkpoints \) -print0 | xargs -0 rm -rf
+
+distclean: clean
+	rm -rf $(VENV) lib/*.egg-info
