@@ -1,0 +1,302 @@
+"""Training trajectories on a log-step axis, with the phases of MAE shaded (book chapter 4).
+
+Every function takes the logged ``steps`` and ``(T, S)`` tensors of a :class:`~sslvit.train.Trajectory`
+history restricted to the ``S`` seeds of one configuration (``history[name][:, idx]``). Step 0 cannot be
+drawn on a log axis, so the curves start at the first logged step ``> 0``. Each seed is a thin line, their
+mean a thick one.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Optional, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from ..phases import Phases, interval_rates
+
+__all__ = ["PHASE_COLORS", "METRIC_LABELS", "plot_seeds", "shade_phases", "plot_phase_panel", "plot_rates_panel",
+           "phase_figure", "loss_figure", "choose_queries", "attention_before_after"]
+
+#: background of Phase I and Phase II
+PHASE_COLORS = {"I": "#fde0c5", "II": "#d9ead3"}
+#: (label, colour) of the metrics drawn in chapter 4
+METRIC_LABELS = {
+    "fp_own": ("own-area FP correlation $A_{p,k,j(p)}$", "#2ca02c"),
+    "fp_global": ("global FP correlation $A_{p,k,\\mathrm{glob}}$", "#ff7f0e"),
+    "own_area_attention": ("attention on own area", "#2ca02c"),
+    "global_area_attention": ("attention on global area", "#ff7f0e"),
+    "loss": ("MAE loss of the model", "#1f77b4"),
+    "oracle_loss": ("loss of the SPEC oracle", "0.35"),
+}
+XLABEL = "training step (log scale)"
+
+
+def _positive(steps: Sequence[int], values: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    s = np.asarray(list(steps), dtype=float)
+    v = torch.as_tensor(values, dtype=torch.float64).numpy()
+    if v.ndim == 1:
+        v = v[:, None]
+    if v.shape[0] != s.size:
+        raise ValueError(f"values have {v.shape[0]} rows but there are {s.size} logged steps")
+    keep = s > 0
+    return s[keep], v[keep]
+
+
+def plot_seeds(ax: plt.Axes, steps: Sequence[int], values: torch.Tensor, label: str, color: str,
+               linestyle: str = "-") -> None:
+    """One thin line per seed and their mean (thick, labelled) against the step, on a log-x axis.
+
+    ``values`` ``(T,)`` or ``(T, S)``.
+    """
+    s, v = _positive(steps, values)
+    if v.shape[1] > 1:
+        ax.plot(s, v, color=color, lw=0.7, alpha=0.45, linestyle=linestyle)
+    ax.plot(s, v.mean(1), color=color, lw=2.0, label=label, linestyle=linestyle)
+    ax.set_xscale("log")
+
+
+def shade_phases(ax: plt.Axes, phases: Sequence[Phases], last_step: int, label: bool = True,
+                 label_y: float = 0.97) -> Optional[float]:
+    """Shade Phase I (up to the median boundary over seeds) and Phase II, draw each seed's boundary.
+
+    ``phases``: one :class:`~sslvit.phases.Phases` per seed. Returns the median boundary step (``None`` when
+    most seeds have no Phase I; then the whole axis is shaded as Phase II, a single phase). With ``label``,
+    writes "Phase I" and "Phase II" at height ``label_y`` (axes fraction) when there are two phases.
+    """
+    if not phases:
+        raise ValueError("phases is empty")
+    first = max(1.0, float(min(p.first_step for p in phases)))
+    bounds = [p.boundary for p in phases if p.has_phase_one]
+    if len(bounds) * 2 <= len(phases):  # most seeds have no Phase I
+        ax.axvspan(first, last_step, color=PHASE_COLORS["II"], alpha=0.5, lw=0, zorder=0)
+        return None
+    finite = [float(b) if b is not None else float(last_step) for b in bounds]
+    median = float(np.median(finite))
+    ax.axvspan(first, median, color=PHASE_COLORS["I"], alpha=0.7, lw=0, zorder=0)
+    ax.axvspan(median, last_step, color=PHASE_COLORS["II"], alpha=0.5, lw=0, zorder=0)
+    for i, b in enumerate(finite):
+        ax.axvline(b, color="0.25", lw=1.0, linestyle="--", zorder=1, label="phase boundary (per seed)" if i == 0 else None)
+    if label:
+        for text, x in (("Phase I", np.sqrt(first * median)), ("Phase II", np.sqrt(median * last_step))):
+            ax.text(x, label_y, text, transform=ax.get_xaxis_transform(), va="top", ha="center", fontsize=8)
+    return median
+
+
+def plot_phase_panel(ax: plt.Axes, steps: Sequence[int], history: Mapping[str, torch.Tensor],
+                     metrics: Sequence[str], phases: Optional[Sequence[Phases]] = None,
+                     ylabel: str = "FP correlation", title: Optional[str] = None,
+                     overtake: bool = False, marks: Optional[Mapping[str, int]] = None, label_y: float = 0.97
+                     ) -> None:
+    """Curves of ``metrics`` (``history[name]`` ``(T, S)``) on a log-step axis, phases shaded when given.
+
+    ``overtake``: also mark the median overtaking step (``fp_own ≥ |fp_global|``) with a dotted line.
+    ``marks``: extra labelled vertical lines, label → step (e.g. the SPEC default step budget).
+    ``label_y``: height of the "Phase I" / "Phase II" labels (axes fraction).
+    """
+    last = int(max(steps))
+    if phases is not None:
+        shade_phases(ax, phases, last, label_y=label_y)
+        if overtake:
+            over = [p.overtake for p in phases if p.overtake is not None]
+            if over:
+                ax.axvline(float(np.median(over)), color="0.25", lw=1.2, linestyle=":",
+                           label="own FP overtakes |global FP| (median)")
+    for name in metrics:
+        label, color = METRIC_LABELS.get(name, (name, None))
+        plot_seeds(ax, steps, history[name], label, color)  # type: ignore[arg-type]
+    for text, step in (marks or {}).items():
+        ax.axvline(step, color="purple", lw=1.0, linestyle="-.", label=text)
+    ax.axhline(0.0, color="0.5", lw=0.6)
+    ax.set_xlim(max(1.0, float(min(s for s in steps if s > 0))), last)
+    ax.set_xlabel(XLABEL)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+
+
+def plot_rates_panel(ax: plt.Axes, steps: Sequence[int], fp_own: torch.Tensor, fp_global: torch.Tensor,
+                     phases: Optional[Sequence[Phases]] = None, title: Optional[str] = None,
+                     label_y: float = 0.1) -> None:
+    """Per-step growth rate of ``fp_own`` and decoupling rate of ``fp_global`` (:func:`sslvit.phases.interval_rates`)
+    on log-log axes, at the geometric middle of each logged interval; ``fp_own``, ``fp_global`` ``(T, S)``.
+    Phase I is where the decoupling curve lies above the growth curve. Non-positive rates are not drawn.
+    ``label_y``: height of the phase labels (axes fraction)."""
+    s = list(steps)
+    own = torch.as_tensor(fp_own, dtype=torch.float64)
+    glob = torch.as_tensor(fp_global, dtype=torch.float64)
+    own, glob = (own[:, None], glob[:, None]) if own.ndim == 1 else (own, glob)
+    us, vs = zip(*(interval_rates(s, own[:, r], glob[:, r]) for r in range(own.shape[1])))
+    u, v = torch.stack(us, 1), torch.stack(vs, 1)                            # (T - 1, S)
+    lo = np.maximum(np.asarray(s[:-1], dtype=float), 0.5)
+    mid = np.sqrt(lo * np.asarray(s[1:], dtype=float))
+    last = int(max(s))
+    if phases is not None:
+        shade_phases(ax, phases, last, label_y=label_y)
+    for values, name, label in ((u, "fp_own", "growth rate of own FP (per step)"),
+                                (v, "fp_global", "decoupling rate of global FP (per step)")):
+        vals = values.numpy().copy()
+        vals[vals <= 0] = np.nan
+        color = METRIC_LABELS[name][1]
+        if vals.shape[1] > 1:
+            ax.plot(mid, vals, color=color, lw=0.7, alpha=0.45)
+        ax.plot(mid, np.nanmean(vals, 1), color=color, lw=2.0, label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(max(1.0, float(min(x for x in s if x > 0))), last)
+    ax.set_xlabel(XLABEL)
+    ax.set_ylabel("rate (logit units per step)")
+    if title:
+        ax.set_title(title)
+
+
+def _row_legend(axes: np.ndarray, loc: str) -> None:
+    """One legend for a row of panels, in its first panel, with each label once."""
+    seen: dict[str, object] = {}
+    for ax in axes:
+        for h, l in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(l, h)
+    axes[0].legend(list(seen.values()), list(seen.keys()), loc=loc, fontsize=7, framealpha=0.9)
+
+
+def phase_figure(steps: Sequence[int], history: Mapping[str, torch.Tensor], groups: Mapping[str, Sequence[int]],
+                 phases: Sequence[Phases], ceiling: Optional[float] = None, marks: Optional[Mapping[str, int]] = None,
+                 rates: bool = True) -> plt.Figure:
+    """The chapter-4 trajectory figure: one column per configuration (``groups``: title → run indices, the
+    seeds). Rows: FP correlations; with ``rates``, their per-step growth and decoupling rates; the attention
+    of local queries on their own and on the global area. Phases shaded from ``phases`` (one per run, indexed
+    like the runs). ``ceiling``: the own-area attention ceiling ``1 − γ^{C_c}``, a horizontal line.
+    ``marks``: labelled vertical lines, label → step.
+    """
+    cols = len(groups)
+    rows = 3 if rates else 2
+    fig, axes = plt.subplots(rows, cols, figsize=(4.3 * cols, 3.1 * rows + 0.2), squeeze=False, sharex="col")
+    for c, (title, idx) in enumerate(groups.items()):
+        idx = list(idx)
+        sub = {k: v[:, idx] for k, v in history.items()}
+        ph = [phases[i] for i in idx]
+        plot_phase_panel(axes[0, c], steps, sub, ("fp_own", "fp_global"), ph, "FP correlation (logit units)",
+                         title, overtake=True, marks=marks)
+        if rates:
+            plot_rates_panel(axes[1, c], steps, sub["fp_own"], sub["fp_global"], ph)
+        ax = axes[-1, c]
+        plot_phase_panel(ax, steps, sub, ("own_area_attention", "global_area_attention"), ph,
+                         "attention mass of local queries", None, marks=marks, label_y=0.55)
+        if ceiling is not None:
+            ax.axhline(ceiling, color="firebrick", lw=1.0, linestyle=(0, (4, 2)),
+                       label=f"ceiling $1-\\gamma^{{C_c}}$ = {ceiling:.4g}")
+        ax.set_ylim(-0.02, 1.02)
+        for a in axes[:, c]:
+            a.tick_params(labelbottom=True)
+    _row_legend(axes[0], "upper left")
+    if rates:
+        _row_legend(axes[1], "lower left")
+    _row_legend(axes[-1], "center left")
+    return fig
+
+
+def loss_figure(steps: Sequence[int], history: Mapping[str, torch.Tensor], groups: Mapping[str, Sequence[int]],
+                marks: Optional[Mapping[str, int]] = None) -> plt.Figure:
+    """MAE loss against the SPEC oracle's loss over training (top, log-log) and their difference
+    ``loss − oracle_loss`` (bottom, symmetric-log y, linear within ±1e-3), one column per configuration
+    (``groups`` as in :func:`phase_figure`)."""
+    cols = len(groups)
+    fig, axes = plt.subplots(2, cols, figsize=(4.3 * cols, 6.0), squeeze=False, sharex="col")
+    for c, (title, idx) in enumerate(groups.items()):
+        idx = list(idx)
+        ax = axes[0, c]
+        for name in ("loss", "oracle_loss"):
+            label, color = METRIC_LABELS[name]
+            plot_seeds(ax, steps, history[name][:, idx], label, color, "-" if name == "loss" else "--")
+        ax.set_yscale("log")
+        ax.set_ylabel("MAE loss (per masked patch)")
+        ax.set_title(title)
+        ax.set_xlabel(XLABEL)
+        ax.tick_params(labelbottom=True)
+        ax = axes[1, c]
+        plot_seeds(ax, steps, history["loss"][:, idx] - history["oracle_loss"][:, idx], "loss − oracle loss", "#9467bd")
+        ax.axhline(0.0, color="0.2", lw=0.8)
+        ax.set_yscale("symlog", linthresh=1e-3)
+        ax.set_ylabel("loss − oracle loss")
+        ax.set_xlabel(XLABEL)
+        for a in axes[:, c]:
+            for text, step in (marks or {}).items():
+                a.axvline(step, color="purple", lw=1.0, linestyle="-.", label=text)
+            a.set_xlim(max(1.0, float(min(s for s in steps if s > 0))), max(steps))
+    axes[0, -1].legend(fontsize=7)
+    axes[1, -1].legend(fontsize=7)
+    return fig
+
+
+# ---- attention maps before and after training ------------------------------------------------------------------
+
+QUERY_KINDS = ("masked local", "visible local", "masked local, block masked", "global area")
+
+
+def choose_queries(key_area: torch.Tensor, visible: torch.Tensor) -> dict[str, int]:
+    """One query position of each kind in :data:`QUERY_KINDS` for one image (the first such position in
+    raster order; a kind that does not occur is left out).
+
+    ``key_area`` ``(P,)`` area of every position (0 = global), ``visible`` ``(P,)`` bool.
+    """
+    if key_area.ndim != 1 or key_area.shape != visible.shape:
+        raise ValueError(f"key_area and visible must both be (P,), got {tuple(key_area.shape)}, {tuple(visible.shape)}")
+    area = key_area.long()
+    vis = visible.bool()
+    n_areas = int(area.max()) + 1
+    counts = torch.zeros(n_areas, dtype=torch.long).scatter_add_(0, area, vis.long())
+    own_visible = counts[area]                                 # visible patches in the position's area
+    local = area != 0
+    masks = {
+        "masked local": local & ~vis & (own_visible > 0),
+        "visible local": local & vis,
+        "masked local, block masked": local & ~vis & (own_visible == 0),
+        "global area": ~local,
+    }
+    return {kind: int(m.nonzero()[0, 0]) for kind, m in masks.items() if bool(m.any())}
+
+
+def attention_before_after(maps: Sequence[tuple[str, object, object]], image: int, grid_hw: tuple[int, int],
+                           queries: Optional[Sequence[int]] = None) -> plt.Figure:
+    """Attention maps at initialisation and after training, two rows per configuration.
+
+    ``maps``: ``(label, init_view, trained_view)`` per configuration, where the views are
+    :class:`sslvit.inspect.AttentionView` of the same images (same ``seed`` and ``batch``). ``image``: which
+    image of the views to draw. ``queries``: query positions (default: :func:`choose_queries` on the image of
+    each configuration). Uses :func:`sslvit.plots.attention.attention_grid`, then puts both rows of a
+    configuration on one colour scale (0 to the largest weight of the trained map), so that the uniform
+    attention at initialisation, ``1/P``, shows as dark.
+    """
+    from .attention import attention_grid
+
+    if not maps:
+        raise ValueError("maps is empty")
+    picked = []
+    for label, init, trained in maps:
+        if not torch.equal(init.sample.visible, trained.sample.visible):  # type: ignore[attr-defined]
+            raise ValueError(f"{label}: the two views must show the same images (same batch and seed)")
+        qs = list(queries) if queries is not None else list(
+            choose_queries(trained.key_area[image], trained.sample.visible[image]).values())  # type: ignore[attr-defined]
+        picked.append(qs)
+    cols = max(len(q) for q in picked)
+    rows = 2 * len(maps)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols + 1.2, 1.95 * rows + 0.4), squeeze=False,
+                             layout="constrained")
+    for m, ((label, init, trained), qs) in enumerate(zip(maps, picked)):
+        sub = axes[2 * m:2 * m + 2, :len(qs)]
+        attn = torch.stack([init.attn[image], trained.attn[image]])  # type: ignore[attr-defined]
+        key_area = torch.stack([init.key_area[image], trained.key_area[image]])  # type: ignore[attr-defined]
+        vis = torch.stack([init.sample.visible[image], trained.sample.visible[image]])  # type: ignore[attr-defined]
+        attention_grid(attn, key_area, vis, qs, grid_hw, row_labels=[f"{label}\ninitialisation", f"{label}\ntrained"],
+                       axes=sub)
+        vmax = float(attn[1][qs].max())
+        for ax in sub.flat:
+            for im in ax.get_images():
+                im.set_clim(0.0, vmax)
+        if queries is None:
+            kinds = choose_queries(trained.key_area[image], trained.sample.visible[image])  # type: ignore[attr-defined]
+            for c, (kind, q) in enumerate(kinds.items()):
+                sub[0, c].set_title(f"{kind}\n(query {q})", fontsize=8)
+        for ax in axes[2 * m:2 * m + 2, len(qs):].flat:
+            ax.set_visible(False)
+    return fig
