@@ -164,7 +164,9 @@ def test_diverged_training_exits_1(capsys):
 FLAGS = ["--objective", "--patches", "--clusters", "--global-size", "--local-size", "--kappa-s", "--kappa-c",
          "--layout", "--low", "--high", "--mask-prob", "--steps", "--lr", "--batch-size", "--population",
          "--negatives", "--tau", "--optimizer", "--seed", "--log-every", "--eval-batch", "--dtype", "--threads",
-         "--progress", "--json"]
+         "--progress", "--json",
+         # beyond the paper (chapters 9-12)
+         "--allow-no-dominant", "--scale-law", "--scale-param", "--queue", "--mix", "--mix-scale", "--cl-mask-prob"]
 
 
 def test_help_documents_every_flag(capsys):

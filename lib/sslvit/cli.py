@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                        description="Train the one-layer ViT with MAE or CL on the spatially structured data "
                                    "(SPEC §1-§4) and print the metrics at every logged step.")
-    t.add_argument("--objective", choices=("mae", "cl"), default="mae", help="self-supervised objective")
+    t.add_argument("--objective", choices=("mae", "cl", "mix"), default="mae",
+                   help="self-supervised objective (mix: --mix * MAE + (1 - --mix) * --mix-scale * CL, chapter 12)")
     t.add_argument("--patches", type=int, default=256, help="P, number of patches")
     t.add_argument("--clusters", type=int, default=4, help="K, number of clusters (image types)")
     t.add_argument("--global-size", type=int, default=None, help="C_s, size of the global area (default 64)")
@@ -51,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--layout", choices=("random", "grid"), default="random", help="how areas sit on the positions")
     t.add_argument("--low", type=float, default=0.5, help="L, lower end of the per-area scale")
     t.add_argument("--high", type=float, default=1.5, help="U, upper end of the per-area scale")
+    t.add_argument("--allow-no-dominant", action="store_true",
+                   help="chapter 9: allow --local-size >= --global-size (no dominant global area)")
+    t.add_argument("--scale-law", choices=("uniform", "sign", "lognormal", "pareto"), default="uniform",
+                   help="law of the per-area scale (beyond the paper, chapter 10); mean (L+U)/2 for lognormal/pareto")
+    t.add_argument("--scale-param", type=float, default=None,
+                   help="parameter of --scale-law: P(negative sign) for sign (0.5), log-sd for lognormal (0.5), "
+                        "tail index alpha > 1 for pareto (2)")
     t.add_argument("--mask-prob", type=float, default=None,
                    help=f"masking probability gamma (default {DEFAULTS['mae']['mask_prob']} MAE, "
                         f"{DEFAULTS['cl']['mask_prob']} CL)")
@@ -63,6 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="use one fixed sample of this many images at every step instead of fresh batches")
     t.add_argument("--negatives", type=int, default=None, help="CL negatives per image (default batch size - 1)")
     t.add_argument("--tau", type=float, default=1.0, help="CL temperature")
+    t.add_argument("--queue", type=int, default=0,
+                   help="CL only (chapter 11): length of a MoCo-style memory queue of past second-view "
+                        "representations used as extra negatives (0 = none)")
+    t.add_argument("--mix", type=float, default=None,
+                   help="objective mix only (chapter 12): weight lambda in [0, 1] of the MAE term (default 0.5)")
+    t.add_argument("--mix-scale", type=float, default=20.0,
+                   help="objective mix only: factor c of the CL term (20 = CL step size 2e4 / MAE step size 1e3)")
+    t.add_argument("--cl-mask-prob", type=float, default=None,
+                   help="objective mix only: masking probability of the two CL views (default 0.3)")
     t.add_argument("--optimizer", choices=("gd", "adam"), default="gd", help="gradient descent or Adam")
     t.add_argument("--seed", type=int, default=0, help="seed of the layout, the batches and the evaluation batch")
     t.add_argument("--log-every", type=int, default=None, help="log the metrics every this many steps "
@@ -86,10 +103,12 @@ def _configs(args: argparse.Namespace) -> Run:
         global_size = 64 if args.global_size is None else args.global_size
         local_size = 4 if args.local_size is None else args.local_size
     data = DataConfig(patches=args.patches, clusters=args.clusters, global_size=global_size, local_size=local_size,
-                      layout=args.layout, low=args.low, high=args.high)
+                      layout=args.layout, low=args.low, high=args.high, allow_no_dominant=args.allow_no_dominant,
+                      scale_law=args.scale_law, scale_param=args.scale_param)
     train_cfg = TrainConfig(objective=args.objective, mask_prob=args.mask_prob, lr=args.lr, steps=args.steps,
                             batch_size=args.batch_size, negatives=args.negatives, tau=args.tau,
-                            optimizer=args.optimizer, seed=args.seed, population=args.population)
+                            optimizer=args.optimizer, seed=args.seed, population=args.population, queue=args.queue,
+                            mix=args.mix, mix_scale=args.mix_scale, cl_mask_prob=args.cl_mask_prob)
     return Run(data, train_cfg)
 
 
@@ -130,7 +149,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     d = run.data
     print(f"{run.train.objective.upper()}  P={d.patches} K={d.clusters} C_s={d.global_size} C_c={d.local_size} "
           f"N={d.n_areas} layout={d.layout}  Δ={summary['delta']:+.3f}  gamma={run.train.mask_prob} "
-          f"lr={run.train.lr:g} steps={steps} seed={run.train.seed}  ({traj.seconds:.1f} s)")
+          f"lr={run.train.lr:g} steps={steps} seed={run.train.seed}"
+          + (f" lambda={run.train.mix:g} c={run.train.mix_scale:g} gamma_cl={run.train.cl_mask_prob}"
+             if run.train.objective == "mix" else "") + f"  ({traj.seconds:.1f} s)")
     if args.json:
         print(json.dumps(summary))
     else:

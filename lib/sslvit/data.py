@@ -40,15 +40,20 @@ def _fail(name: str, value: object, allowed: str) -> ValueError:
     return ValueError(f"{name}={value!r} is not allowed: {allowed}")
 
 
-def information_gap(patches: int, global_size: int, local_size: int) -> float:
+def information_gap(patches: int, global_size: int, local_size: int, strict: bool = True) -> float:
     """Information gap ``Δ = 2 κ_s − κ_c − 1`` with ``κ = log(size) / log(P)`` (SPEC §1, reconstructed).
 
     ``Δ > 0``: the global feature dominates (MAE learns in two phases); ``Δ < 0``: local features are
-    competitive from the start (one phase).
+    competitive from the start (one phase). ``strict=False`` (book chapter 9, no dominant area) also accepts
+    ``local_size >= global_size`` and returns the same formula, which can then fall to ``−1`` and below.
     """
     if patches < 2:
         raise _fail("patches", patches, "need at least 2 patches")
-    if not 0 < local_size < global_size <= patches:
+    if not strict:
+        if not (0 < local_size <= patches and 0 < global_size <= patches):
+            raise ValueError(f"need 0 < local_size <= patches and 0 < global_size <= patches, got "
+                             f"local_size={local_size}, global_size={global_size}, patches={patches}")
+    elif not 0 < local_size < global_size <= patches:
         raise ValueError(
             f"need 0 < local_size < global_size <= patches, got local_size={local_size}, "
             f"global_size={global_size}, patches={patches}"
@@ -90,6 +95,14 @@ class DataConfig:
         ``H × W`` grid, the global area is the rest).
     low, high: ``L``, ``U``, the range of the per-area scale ``z ~ Uniform[L, U]``.
     grid_shape: ``(H, W)`` for the grid layout; default the square ``√P × √P``.
+    scale_law: law of the per-area scale (book chapter 10, beyond the paper): ``"uniform"`` (default,
+        ``z ~ Uniform[L, U]``), ``"sign"`` (``z = s u``, ``u ~ Uniform[L, U]``, ``s = −1`` with probability
+        ``scale_param``, default 0.5, else ``+1``), ``"lognormal"`` (``z = m exp(σ ξ − σ²/2)``, ``ξ ~ N(0, 1)``,
+        ``σ = scale_param`` default 0.5, mean ``m = (L + U)/2``) or ``"pareto"`` (``z = m (α−1)/α · u^{−1/α}``,
+        ``u ~ Uniform(0, 1]``, tail index ``α = scale_param > 1`` default 2, mean ``m``).
+    scale_param: the parameter of ``scale_law`` (``None``: the law's default; must be ``None`` for uniform).
+    allow_no_dominant: book chapter 9 (beyond the paper): if ``True``, ``local_size`` may equal or exceed
+        ``global_size`` (no dominant area; area 0 is still called the global area). Default ``False``.
     """
 
     patches: int = 256
@@ -100,6 +113,10 @@ class DataConfig:
     low: float = 0.5
     high: float = 1.5
     grid_shape: Optional[tuple[int, int]] = field(default=None)
+    scale_law: str = "uniform"
+    scale_param: Optional[float] = None
+    #: book chapter 9 (no dominant area): allow ``local_size >= global_size``; area 0 keeps the name "global"
+    allow_no_dominant: bool = False
 
     def __post_init__(self) -> None:
         for name in ("patches", "clusters", "global_size", "local_size"):
@@ -114,8 +131,11 @@ class DataConfig:
             raise _fail("layout", self.layout, f"one of {LAYOUTS}")
         if self.global_size > self.patches:
             raise _fail("global_size", self.global_size, f"at most patches={self.patches}")
-        if self.local_size >= self.global_size:
-            raise _fail("local_size", self.local_size, f"must be smaller than global_size={self.global_size}")
+        if not isinstance(self.allow_no_dominant, bool):
+            raise _fail("allow_no_dominant", self.allow_no_dominant, "True or False")
+        if self.local_size >= self.global_size and not self.allow_no_dominant:
+            raise _fail("local_size", self.local_size, f"must be smaller than global_size={self.global_size} "
+                        "(set allow_no_dominant=True for layouts without a dominant global area)")
         if (self.patches - self.global_size) % self.local_size:
             raise _fail(
                 "local_size",
@@ -127,6 +147,7 @@ class DataConfig:
             raise ValueError(f"low={self.low}, high={self.high}: scales must be finite")
         if self.low > self.high:
             raise _fail("low", self.low, f"must not exceed high={self.high}")
+        _check_scale_law(self.scale_law, self.scale_param)
         if self.layout == "grid":
             h, w = self.grid_hw
             if h * w != self.patches:
@@ -168,7 +189,7 @@ class DataConfig:
     @property
     def delta(self) -> float:
         """Information gap Δ of these sizes (:func:`information_gap`)."""
-        return information_gap(self.patches, self.global_size, self.local_size)
+        return information_gap(self.patches, self.global_size, self.local_size, strict=not self.allow_no_dominant)
 
     @property
     def grid_hw(self) -> tuple[int, int]:
@@ -262,10 +283,53 @@ class Sample:
     visible: torch.Tensor
 
 
+SCALE_LAWS = ("uniform", "sign", "lognormal", "pareto")
+#: default parameter of each scale law (see DataConfig.scale_law)
+SCALE_PARAM_DEFAULTS = {"uniform": None, "sign": 0.5, "lognormal": 0.5, "pareto": 2.0}
+
+
+def _check_scale_law(law: str, param: Optional[float]) -> None:
+    if law not in SCALE_LAWS:
+        raise _fail("scale_law", law, f"one of {SCALE_LAWS}")
+    if law == "uniform":
+        if param is not None:
+            raise _fail("scale_param", param, "must be None for scale_law='uniform'")
+        return
+    if param is None:
+        return
+    if isinstance(param, bool) or not isinstance(param, (int, float)) or not math.isfinite(param):
+        raise _fail("scale_param", param, "a finite number")
+    if law == "sign" and not 0 <= param <= 1:
+        raise _fail("scale_param", param, "the probability of a negative sign, in [0, 1]")
+    if law == "lognormal" and param < 0:
+        raise _fail("scale_param", param, "the log-standard deviation sigma >= 0")
+    if law == "pareto" and param <= 1:
+        raise _fail("scale_param", param, "the tail index alpha > 1 (the mean must exist)")
+
+
+def draw_scales(cfg: DataConfig, batch: int, g: torch.Generator) -> torch.Tensor:
+    """Per-area scales ``(B, N)`` in float64 from ``cfg.scale_law`` (see :class:`DataConfig`)."""
+    shape = (batch, cfg.n_areas)
+    law = cfg.scale_law
+    param = cfg.scale_param if cfg.scale_param is not None else SCALE_PARAM_DEFAULTS[law]
+    mean = 0.5 * (cfg.low + cfg.high)
+    if law in ("uniform", "sign"):
+        scale = cfg.low + (cfg.high - cfg.low) * torch.rand(*shape, generator=g, dtype=torch.float64)
+        if law == "sign":
+            negative = torch.rand(*shape, generator=g, dtype=torch.float64) < param
+            scale = torch.where(negative, -scale, scale)
+        return scale
+    if law == "lognormal":
+        xi = torch.randn(*shape, generator=g, dtype=torch.float64)
+        return mean * torch.exp(param * xi - 0.5 * param * param)
+    u = 1.0 - torch.rand(*shape, generator=g, dtype=torch.float64)  # (0, 1]
+    return mean * (param - 1.0) / param * u.pow(-1.0 / param)
+
+
 def draw_images(cfg: DataConfig, batch: int, g: torch.Generator, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cluster ids ``(B,)`` and per-area scales ``(B, N)`` drawn from ``g``."""
+    """Cluster ids ``(B,)`` and per-area scales ``(B, N)`` drawn from ``g`` (law: ``cfg.scale_law``)."""
     cluster = torch.randint(cfg.clusters, (batch,), generator=g)
-    scale = cfg.low + (cfg.high - cfg.low) * torch.rand(batch, cfg.n_areas, generator=g, dtype=torch.float64)
+    scale = draw_scales(cfg, batch, g)
     return cluster, scale.to(dtype)
 
 

@@ -7,15 +7,15 @@ and returns a :class:`Trajectory`: the SPEC §4 metrics at every logged step and
 Runs in one call must share what fixes the tensor shapes and the loop: ``patches``, ``clusters``,
 ``layout`` (and grid shape), ``objective``, ``steps``, ``batch_size``, ``optimizer``, ``tau`` and
 ``population``. They may differ in area sizes, scale range, masking probability, step size, number of
-negatives and seed. Each run draws its layout, its training batches and its evaluation batch from its own
-random streams, so a run gives the same result alone or inside a batch.
+negatives, memory-queue length, mixing weight (``objective="mix"``, chapter 12) and seed. Each run draws its layout, its training batches and its evaluation
+batch from its own random streams, so a run gives the same result alone or inside a batch.
 """
 from __future__ import annotations
 
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Optional, Sequence, Union
 
 import torch
@@ -25,15 +25,18 @@ from .perf import keep_large_allocations
 from .data import DataConfig, Layout, check_mask_prob, draw_images, draw_mask, make_layout
 from .metrics import area_attention, attention_distance, fp_correlations, nmi
 from .objectives import check_negatives, cl_loss, mae_loss, mae_loss_and_grad, negatives_mask, oracle_mass
+from .memory import RepresentationQueue, check_queue_length, cl_loss_with_queue, representation
+from .mix import MIX_SCALE, combine, validate_mix
 
 __all__ = ["TrainConfig", "Run", "Trajectory", "TrainingDiverged", "train", "evaluate", "DEFAULTS"]
 
-OBJECTIVES = ("mae", "cl")
+OBJECTIVES = ("mae", "cl", "mix")
 OPTIMIZERS = ("gd", "adam")
 #: SPEC §3 defaults per objective (sensible for P = 256)
 DEFAULTS = {
     "mae": {"mask_prob": 0.5, "lr": 1e3, "steps": 300},
     "cl": {"mask_prob": 0.3, "lr": 2e4, "steps": 500},
+    "mix": {"mask_prob": 0.5, "lr": 1e3, "steps": 300},  # chapter 12: lambda*MAE + (1-lambda)*c*CL, sslvit.mix
 }
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
@@ -58,11 +61,16 @@ def _fail(name: str, value: object, allowed: str) -> ValueError:
 class TrainConfig:
     """How to train (SPEC §3). ``None`` fields take the objective's default from :data:`DEFAULTS`.
 
-    objective: ``"mae"`` or ``"cl"``. mask_prob: ``γ``. lr: step size. steps: number of updates.
+    objective: ``"mae"``, ``"cl"`` or ``"mix"`` (chapter 12). mask_prob: ``γ``. lr: step size. steps: number of updates.
     batch_size: images per step (fresh every step). negatives: CL negatives per anchor, ``0..batch_size−1``
     (default ``batch_size − 1``). tau: CL temperature. optimizer: ``"gd"`` (plain gradient descent) or
     ``"adam"``. seed: the run's seed. population: if set, one fixed sample of this many images is drawn once
     and used at every step (population gradient descent) instead of fresh batches.
+    queue: CL only (book chapter 11, beyond the paper): length of a MoCo-style FIFO memory queue of past
+    second-view representations (detached) used as extra negatives (:mod:`sslvit.memory`); 0 = none.
+    mix, mix_scale, cl_mask_prob: ``objective="mix"`` only (book chapter 12, beyond the paper, :mod:`sslvit.mix`):
+    the loss ``mix·MAE + (1 − mix)·mix_scale·CL``, MAE on one view masked with ``mask_prob``, CL on two more
+    views masked with ``cl_mask_prob`` (default 0.3); ``mix`` (λ, default 0.5) may differ between runs of a call.
     """
 
     objective: str = "mae"
@@ -75,6 +83,10 @@ class TrainConfig:
     optimizer: str = "gd"
     seed: int = 0
     population: Optional[int] = None
+    queue: int = 0
+    mix: Optional[float] = None
+    mix_scale: float = MIX_SCALE
+    cl_mask_prob: Optional[float] = None
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -103,6 +115,10 @@ class TrainConfig:
         check_negatives(self.negatives, self.images_per_step)  # type: ignore[arg-type]
         if not (isinstance(self.tau, (int, float)) and math.isfinite(self.tau) and self.tau > 0):
             raise _fail("tau", self.tau, "a positive temperature")
+        check_queue_length(self.queue)
+        validate_mix(self)  # chapter 12: the fields of objective="mix"
+        if self.queue and self.objective != "cl":
+            raise _fail("queue", self.queue, "a memory queue of negatives needs objective='cl' (use 0)")
 
     @property
     def images_per_step(self) -> int:
@@ -192,6 +208,7 @@ class _Batch:
     scale: torch.Tensor            # (R, Bt, N_max)
     visible: torch.Tensor          # (R, Bt, P) bool
     visible2: Optional[torch.Tensor] = None  # (R, Bt, P) bool, second CL view
+    visible3: Optional[torch.Tensor] = None  # (R, Bt, P) bool, objective "mix": second CL view (visible2 the first)
 
 
 class _Runs:
@@ -226,10 +243,19 @@ class _Runs:
         negatives = torch.tensor([r.train.negatives for r in runs])
         self.allowed = negatives_mask(negatives, self.images).to(self.device)            # (R, Bt, Bt)
         self.train_streams = [_stream(r.train.seed, 1) for r in runs]
+        # chapter 12 (objective "mix"): weight of the MAE term, factor of the CL term, stream of the CL views
+        self.mix = torch.tensor([r.train.mix if r.train.mix is not None else 1.0 for r in runs], dtype=dtype, device=self.device)
+        self.mix_scale = torch.tensor([float(r.train.mix_scale) for r in runs], dtype=dtype, device=self.device)
+        self.cl_streams = [_stream(r.train.seed, 3) for r in runs] if self.objective == "mix" else None
+        queues = [getattr(r.train, "queue", 0) for r in runs]
+        self.queue = (RepresentationQueue(queues, self.N, self.images, dtype, self.device)
+                      if self.objective == "cl" and any(queues) else None)  # chapter 11: MoCo-style negatives
 
-    def draw(self, streams: Sequence[torch.Generator], batch: int) -> _Batch:
-        """One batch per run from each run's own stream."""
-        clusters, scales, vis, vis2 = [], [], [], []
+    def draw(self, streams: Sequence[torch.Generator], batch: int,
+             cl_streams: Optional[Sequence[torch.Generator]] = None) -> _Batch:
+        """One batch per run from each run's own stream. For ``objective="mix"`` the two CL views (``visible2``,
+        ``visible3``) come from ``cl_streams`` (default: ``streams``, after the MAE view)."""
+        clusters, scales, vis, vis2, vis3 = [], [], [], [], []
         for run, g in zip(self.runs, streams):
             cluster, scale = draw_images(run.data, batch, g, self.dtype)
             clusters.append(cluster)
@@ -237,8 +263,12 @@ class _Runs:
             vis.append(draw_mask(self.P, batch, run.train.mask_prob, g))  # type: ignore[arg-type]
             if self.objective == "cl":
                 vis2.append(draw_mask(self.P, batch, run.train.mask_prob, g))  # type: ignore[arg-type]
+            elif self.objective == "mix":  # chapter 12: the two CL views, masked with cl_mask_prob
+                g_cl = g if cl_streams is None else cl_streams[len(vis3)]
+                vis2.append(draw_mask(self.P, batch, run.train.cl_mask_prob, g_cl))  # type: ignore[arg-type]
+                vis3.append(draw_mask(self.P, batch, run.train.cl_mask_prob, g_cl))  # type: ignore[arg-type]
         to = lambda xs: torch.stack(xs).to(self.device)  # noqa: E731
-        return _Batch(to(clusters), to(scales), to(vis), to(vis2) if vis2 else None)
+        return _Batch(to(clusters), to(scales), to(vis), to(vis2) if vis2 else None, to(vis3) if vis3 else None)
 
 
 def _chunks(n_runs: int, per_run: int, budget: int) -> list[slice]:
@@ -248,13 +278,20 @@ def _chunks(n_runs: int, per_run: int, budget: int) -> list[slice]:
 
 
 def _loss_and_grads(A: torch.Tensor, B: torch.Tensor, runs: _Runs, batch: _Batch, tau: float, method: str,
-                    sl: slice = slice(None)) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                    sl: slice = slice(None), objective: Optional[str] = None
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Objective per run and its exact gradients with respect to ``A`` and ``B``, for the runs ``sl``.
 
     ``A``, ``B`` are the correlations of the runs in ``sl``. ``method="fast"`` uses the factorised softmax
     and falls back to the dense attention for a step where the factorisation would lose precision;
-    ``method="dense"`` always builds the ``P × P`` attention.
+    ``method="dense"`` always builds the ``P × P`` attention. ``objective``: default ``runs.objective``.
     """
+    objective = runs.objective if objective is None else objective
+    if objective == "mix":  # chapter 12: λ·MAE(view 1) + (1 − λ)·c·CL(views 2, 3), combined after both passes
+        mae = _loss_and_grads(A, B, runs, replace(batch, visible2=None, visible3=None), tau, method, sl, "mae")
+        cl = _loss_and_grads(A, B, runs, replace(batch, visible=batch.visible2, visible2=batch.visible3,
+                                                 visible3=None), tau, method, sl, "cl")
+        return combine(runs.mix[sl], runs.mix_scale[sl], mae, cl)  # type: ignore[return-value]
     area, cluster, scale = runs.area[sl], batch.cluster[sl], batch.scale[sl]
     views = [batch.visible[sl]] + ([batch.visible2[sl]] if batch.visible2 is not None else [])
     fwds = None
@@ -264,12 +301,16 @@ def _loss_and_grads(A: torch.Tensor, B: torch.Tensor, runs: _Runs, batch: _Batch
             fwds = None
     if fwds is None:
         fwds = [engine.dense_forward(A, B, area, cluster, scale, v) for v in views]
-    if runs.objective == "mae":
+    if objective == "mae":
         loss, grad = mae_loss_and_grad(fwds[0].mass, scale, views[0], engine.key_areas(area, cluster))
         grads = [grad]
     else:
         masses = [f.mass.detach().requires_grad_(True) for f in fwds]
-        loss = cl_loss(masses[0], masses[1], scale, cluster, runs.allowed[sl], tau)
+        if runs.queue is None:
+            loss = cl_loss(masses[0], masses[1], scale, cluster, runs.allowed[sl], tau)
+        else:  # chapter 11: past second views as extra negatives, then this batch's second views enter the queue
+            loss = cl_loss_with_queue(masses[0], masses[1], scale, cluster, runs.allowed[sl], tau, *runs.queue.view(sl))
+            runs.queue.stage(sl, representation(masses[1].detach(), scale), cluster)
         grads = list(torch.autograd.grad(loss.sum(), masses))
         loss = loss.detach()
     dA, dB = None, None
@@ -283,9 +324,24 @@ def _loss_and_grads(A: torch.Tensor, B: torch.Tensor, runs: _Runs, batch: _Batch
 
 
 def evaluate(A: torch.Tensor, B: torch.Tensor, runs: _Runs, batch: _Batch, tau: float,
-             sl: slice = slice(None)) -> dict[str, torch.Tensor]:
+             sl: slice = slice(None), objective: Optional[str] = None) -> dict[str, torch.Tensor]:
     """SPEC §4 metrics of the runs ``sl`` on ``batch`` (attention metrics on the first view), with the dense
-    attention. ``A``, ``B`` are the correlations of those runs."""
+    attention. ``A``, ``B`` are the correlations of those runs. ``objective``: default ``runs.objective``;
+    for ``"mix"`` (chapter 12) ``loss`` is the mixed loss and ``mae_loss``, ``cl_loss`` are its two parts."""
+    objective = runs.objective if objective is None else objective
+    if objective == "mix":
+        out = evaluate(A, B, runs, replace(batch, visible2=None, visible3=None), tau, sl, "mae")
+        del out["oracle_loss"]  # the SPEC oracle is a reference for the MAE loss, not for the mixture
+        with torch.no_grad():
+            area, cluster, scale = runs.area[sl], batch.cluster[sl], batch.scale[sl]
+            m2, m3 = ((engine.fast_forward(A, B, area, cluster, scale, v[sl])
+                       or engine.dense_forward(A, B, area, cluster, scale, v[sl])).mass
+                      for v in (batch.visible2, batch.visible3))
+            out["cl_loss"] = cl_loss(m2, m3, scale, cluster, runs.allowed[sl], tau).to("cpu", torch.float64)
+        out["mae_loss"] = out["loss"]
+        out["loss"], = combine(runs.mix[sl].cpu().double(), runs.mix_scale[sl].cpu().double(),
+                               [out["mae_loss"]], [out["cl_loss"]])
+        return out
     area, cluster, scale, vis = runs.area[sl], batch.cluster[sl], batch.scale[sl], batch.visible[sl]
     with torch.no_grad():
         fwd = engine.dense_forward(A, B, area, cluster, scale, vis)
@@ -295,7 +351,7 @@ def evaluate(A: torch.Tensor, B: torch.Tensor, runs: _Runs, batch: _Batch, tau: 
                "nmi": nmi(fwd.attn)}
         if runs.coords is not None:
             out["attention_distance"] = attention_distance(fwd.attn, runs.coords.to(A.device))
-        if runs.objective == "mae":
+        if objective == "mae":
             out["loss"] = mae_loss(fwd.mass, scale, vis, fwd.key_area)
             oracle = oracle_mass(vis, fwd.key_area, runs.N).to(A.dtype)
             out["oracle_loss"] = mae_loss(oracle, scale, vis, fwd.key_area)
@@ -356,9 +412,9 @@ def train(
         logged = {int(s) for s in log_steps if 0 <= int(s) <= steps}
     logged |= {0, steps}
     eval_size = eval_batch if eval_batch is not None else cfg.batch_size
-    if isinstance(eval_size, bool) or not isinstance(eval_size, int) or eval_size < (2 if state.objective == "cl" else 1):
+    if isinstance(eval_size, bool) or not isinstance(eval_size, int) or eval_size < (2 if state.objective in ("cl", "mix") else 1):
         raise _fail("eval_batch", eval_batch, "a positive integer (at least 2 for CL)")
-    if eval_size != state.images and state.objective == "cl":
+    if eval_size != state.images and state.objective in ("cl", "mix"):
         eval_allowed = negatives_mask(torch.tensor([min(r.train.negatives, eval_size - 1) for r in state.runs]),  # type: ignore[type-var]
                                       eval_size).to(state.device)
     else:
@@ -374,7 +430,7 @@ def train(
     if adam:
         mA, vA, mB, vB = (torch.zeros_like(A), torch.zeros_like(A), torch.zeros_like(B), torch.zeros_like(B))
     lr4, lr3 = state.lr[:, None, None, None], state.lr[:, None, None]
-    population = state.draw(state.train_streams, state.images) if cfg.population is not None else None
+    population = state.draw(state.train_streams, state.images, state.cl_streams) if cfg.population is not None else None
 
     history: dict[str, list[torch.Tensor]] = {}
     logged_steps: list[int] = []
@@ -402,11 +458,13 @@ def train(
     else:
         bar = range(1, steps + 1)
     for t in bar:
-        batch = population if population is not None else state.draw(state.train_streams, state.images)
+        batch = population if population is not None else state.draw(state.train_streams, state.images, state.cl_streams)
         loss = torch.empty(R, dtype=dtype, device=state.device)
         dA, dB = torch.empty_like(A), torch.empty_like(B)
         for sl in train_chunks:
             loss[sl], dA[sl], dB[sl] = _loss_and_grads(A[sl], B[sl], state, batch, tau, method, sl)
+        if state.queue is not None:
+            state.queue.commit()
         if not torch.isfinite(loss).all():
             raise _diverged("the training loss", loss, t, state)
         if not (torch.isfinite(dA).all() and torch.isfinite(dB).all()):

@@ -21,6 +21,13 @@ MIN_FIGURES = {
     "book/04_mae": 2,
     "book/05_cl": 2,
     "book/06_mae_vs_cl": 2,
+    "book/08_optimiser": 2,
+    "book/09_no_dominant_area": 2,
+    "book/10_feature_assumptions": 2,
+    "book/11_negatives_temperature": 1,
+    "book/12_mixed_objective": 1,
+    "book/13_richer_model": 1,
+    "book/14_real_images": 3,
 }
 
 

@@ -1,0 +1,131 @@
+"""A MoCo-style memory queue of past representations, used as extra CL negatives (book chapter 11).
+
+Beyond the paper. MoCo {He et al. 2020} keeps a first-in-first-out queue of the *key* representations of past
+batches and uses them as negatives, so that the number of negatives is decoupled from the batch size. Here
+the keys are the second-view representations ``g = (1/P) Σ_p F_p`` of past training images, computed with
+the parameters of the step at which they were enqueued and then frozen (detached constants). There is no
+momentum encoder: this is MoCo with momentum ``m = 0`` (equivalently a FIFO memory bank).
+
+Representations live in area coordinates: image ``b`` of cluster ``k`` has ``f_j = z_j · mean_p m_j(p)``
+for its ``N`` areas; two representations of different clusters are orthogonal (their similarity is 0),
+so the queue stores the cluster of every entry next to its ``N`` coordinates.
+
+Shapes: ``R`` runs, ``Bt`` images per step, ``N`` areas (padded to the largest run), ``L`` queue capacity.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+
+__all__ = ["RepresentationQueue", "representation", "cl_loss_with_queue", "check_queue_length"]
+
+
+def check_queue_length(queue: int) -> None:
+    """``queue`` must be a non-negative integer (0: no queue)."""
+    if isinstance(queue, bool) or not isinstance(queue, int) or queue < 0:
+        raise ValueError(f"queue={queue!r} is not allowed: a non-negative integer number of past representations "
+                         "(0 = no memory queue)")
+
+
+def representation(mass: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Representation ``f`` ``(R, Bt, N)`` in area coordinates from area masses ``(R, Bt, N, P)`` and scales
+    ``(R, Bt, N)``: ``f_j = z_j · (1/P) Σ_p m_j(p)`` (chapter 5, eq. cl-representation)."""
+    return mass.mean(-1) * scale
+
+
+class RepresentationQueue:
+    """FIFO queues of detached past representations, one per run, batched (book chapter 11).
+
+    ``lengths``: queue length of every run (``(R,)``, ``0`` allowed: that run never uses an entry).
+    Entry ``0`` is the newest. A step first reads the queue (:meth:`view`), then :meth:`stage` s the second-view
+    representations of its batch (chunk by chunk) and :meth:`commit` pushes them all at once: the images of
+    one batch enter in batch order (image 0 at position 0), older entries move back by ``Bt``, and entries
+    past a run's length are no longer used (past the largest length they are dropped).
+    """
+
+    def __init__(self, lengths: Sequence[int], n_areas: int, batch: int, dtype: torch.dtype = torch.float64,
+                 device: torch.device | str = "cpu") -> None:
+        for q in lengths:
+            check_queue_length(int(q) if not isinstance(q, bool) else q)
+        if len(lengths) == 0:
+            raise ValueError("lengths is empty: give one queue length per run")
+        if n_areas < 1 or batch < 1:
+            raise ValueError(f"n_areas={n_areas}, batch={batch}: both must be positive")
+        self.lengths = torch.tensor([int(q) for q in lengths], device=device)        # (R,)
+        self.capacity = int(self.lengths.max())
+        R = len(lengths)
+        self.rep = torch.zeros(R, self.capacity, n_areas, dtype=dtype, device=device)   # (R, L, N)
+        self.cluster = torch.full((R, self.capacity), -1, dtype=torch.long, device=device)  # (R, L)
+        self.count = 0  #: entries pushed so far (the same for every run)
+        self.batch = batch
+        self._staged_rep = torch.zeros(R, batch, n_areas, dtype=dtype, device=device)
+        self._staged_cluster = torch.full((R, batch), -1, dtype=torch.long, device=device)
+        self._staged = torch.zeros(R, dtype=torch.bool)
+
+    def valid(self, sl: slice = slice(None)) -> torch.Tensor:
+        """``(R', L)`` bool: which entries of runs ``sl`` are filled and within the run's length."""
+        limit = torch.clamp(self.lengths[sl], max=self.count)                          # (R',)
+        return torch.arange(self.capacity, device=self.lengths.device)[None, :] < limit[:, None]
+
+    def view(self, sl: slice = slice(None)) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(rep (R', L, N), cluster (R', L), valid (R', L))`` of runs ``sl``: constants (no gradient)."""
+        return self.rep[sl], self.cluster[sl], self.valid(sl)
+
+    def stage(self, sl: slice, rep: torch.Tensor, cluster: torch.Tensor) -> None:
+        """Remember this step's second-view representations ``rep`` ``(R', Bt, N)`` and clusters ``(R', Bt)``
+        of runs ``sl`` (detached); they enter the queue at :meth:`commit`."""
+        if rep.shape[1] != self.batch or rep.shape[2] != self.rep.shape[2]:
+            raise ValueError(f"rep has shape {tuple(rep.shape)}; expected (runs, {self.batch}, {self.rep.shape[2]})")
+        self._staged_rep[sl] = rep.detach().to(self.rep.dtype)
+        self._staged_cluster[sl] = cluster
+        self._staged[sl] = True
+
+    def commit(self) -> None:
+        """Push the staged batch of every run (all runs must have been staged this step)."""
+        if not bool(self._staged.all()):
+            raise RuntimeError("commit() before every run staged its batch")
+        if self.capacity > 0:
+            self.rep = torch.cat([self._staged_rep, self.rep], 1)[:, : self.capacity].clone()
+            self.cluster = torch.cat([self._staged_cluster, self.cluster], 1)[:, : self.capacity].clone()
+        self.count += self.batch
+        self._staged[:] = False
+
+
+def cl_loss_with_queue(
+    mass1: torch.Tensor,
+    mass2: torch.Tensor,
+    scale: torch.Tensor,
+    cluster: torch.Tensor,
+    allowed: torch.Tensor,
+    tau: float,
+    queue_rep: Optional[torch.Tensor] = None,
+    queue_cluster: Optional[torch.Tensor] = None,
+    queue_valid: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """InfoNCE per run ``(R,)`` with the in-batch negatives of :func:`sslvit.objectives.cl_loss` plus the
+    valid entries of a memory queue as extra negatives.
+
+    ``mass1``, ``mass2`` ``(R, Bt, N, P)``; ``scale`` ``(R, Bt, N)``; ``cluster`` ``(R, Bt)``; ``allowed``
+    ``(R, Bt, Bt)``; ``queue_rep`` ``(R, L, N)``, ``queue_cluster`` ``(R, L)``, ``queue_valid`` ``(R, L)``
+    bool (all three or none). Queue entries are constants: no gradient flows into them. Without a queue
+    this is exactly :func:`sslvit.objectives.cl_loss`.
+    """
+    from .objectives import cl_loss
+
+    given = [x is not None for x in (queue_rep, queue_cluster, queue_valid)]
+    if not any(given):
+        return cl_loss(mass1, mass2, scale, cluster, allowed, tau)
+    if not all(given):
+        raise ValueError("give queue_rep, queue_cluster and queue_valid together, or none of them")
+    assert queue_rep is not None and queue_cluster is not None and queue_valid is not None
+    f1 = representation(mass1, scale)                                  # (R, Bt, N)
+    f2 = representation(mass2, scale)
+    same = (cluster[:, :, None] == cluster[:, None, :]).to(f1.dtype)   # (R, Bt, Bt)
+    logits = torch.einsum("rbn,rcn->rbc", f1, f2) * same / tau
+    logits = logits.masked_fill(~allowed, float("-inf"))
+    positive = torch.diagonal(logits, dim1=1, dim2=2)                  # (R, Bt)
+    q_same = (cluster[:, :, None] == queue_cluster[:, None, :]).to(f1.dtype)          # (R, Bt, L)
+    q_logits = torch.einsum("rbn,rln->rbl", f1, queue_rep.detach().to(f1.dtype)) * q_same / tau
+    q_logits = q_logits.masked_fill(~queue_valid[:, None, :], float("-inf"))
+    return (torch.logsumexp(torch.cat([logits, q_logits], -1), dim=-1) - positive).mean(-1)
