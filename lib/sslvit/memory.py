@@ -18,6 +18,8 @@ from typing import Optional, Sequence
 
 import torch
 
+from .objectives import cl_loss, in_batch_logits, representation
+
 __all__ = ["RepresentationQueue", "representation", "cl_loss_with_queue", "check_queue_length"]
 
 
@@ -26,12 +28,6 @@ def check_queue_length(queue: int) -> None:
     if isinstance(queue, bool) or not isinstance(queue, int) or queue < 0:
         raise ValueError(f"queue={queue!r} is not allowed: a non-negative integer number of past representations "
                          "(0 = no memory queue)")
-
-
-def representation(mass: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """Representation ``f`` ``(R, Bt, N)`` in area coordinates from area masses ``(R, Bt, N, P)`` and scales
-    ``(R, Bt, N)``: ``f_j = z_j · (1/P) Σ_p m_j(p)`` (chapter 5, eq. cl-representation)."""
-    return mass.mean(-1) * scale
 
 
 class RepresentationQueue:
@@ -111,8 +107,6 @@ def cl_loss_with_queue(
     bool (all three or none). Queue entries are constants: no gradient flows into them. Without a queue
     this is exactly :func:`sslvit.objectives.cl_loss`.
     """
-    from .objectives import cl_loss
-
     given = [x is not None for x in (queue_rep, queue_cluster, queue_valid)]
     if not any(given):
         return cl_loss(mass1, mass2, scale, cluster, allowed, tau)
@@ -120,11 +114,7 @@ def cl_loss_with_queue(
         raise ValueError("give queue_rep, queue_cluster and queue_valid together, or none of them")
     assert queue_rep is not None and queue_cluster is not None and queue_valid is not None
     f1 = representation(mass1, scale)                                  # (R, Bt, N)
-    f2 = representation(mass2, scale)
-    same = (cluster[:, :, None] == cluster[:, None, :]).to(f1.dtype)   # (R, Bt, Bt)
-    logits = torch.einsum("rbn,rcn->rbc", f1, f2) * same / tau
-    logits = logits.masked_fill(~allowed, float("-inf"))
-    positive = torch.diagonal(logits, dim1=1, dim2=2)                  # (R, Bt)
+    logits, positive = in_batch_logits(f1, representation(mass2, scale), cluster, allowed, tau)
     q_same = (cluster[:, :, None] == queue_cluster[:, None, :]).to(f1.dtype)          # (R, Bt, L)
     q_logits = torch.einsum("rbn,rln->rbl", f1, queue_rep.detach().to(f1.dtype)) * q_same / tau
     q_logits = q_logits.masked_fill(~queue_valid[:, None, :], float("-inf"))

@@ -18,6 +18,7 @@ __all__ = [
     "mae_loss",
     "mae_loss_and_grad",
     "cl_loss",
+    "representation",
     "mae_loss_dense",
     "cl_loss_dense",
     "negatives_mask",
@@ -84,6 +85,23 @@ def negatives_mask(negatives: torch.Tensor, batch_size: int) -> torch.Tensor:
     return offset[None] <= negatives[:, None, None]
 
 
+def representation(mass: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """CL representation ``f = (1/P) Σ_p F_p`` in area coordinates (chapter 5, eq. cl-representation):
+    ``f_j = z_j · mean_p m_j(p)`` ``(R, Bt, N)`` from area masses ``(R, Bt, N, P)`` and scales ``(R, Bt, N)``."""
+    return mass.mean(-1) * scale
+
+
+def in_batch_logits(f1: torch.Tensor, f2: torch.Tensor, cluster: torch.Tensor, allowed: torch.Tensor,
+                    tau: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """InfoNCE logits ``(R, Bt, Bt)`` of representations ``f1``, ``f2`` ``(R, Bt, N)`` (−inf where not
+    ``allowed``) and the positive logits ``(R, Bt)``. Features of different clusters are orthogonal, so their
+    similarity is 0."""
+    same = (cluster[:, :, None] == cluster[:, None, :]).to(f1.dtype)   # (R, Bt, Bt)
+    logits = torch.einsum("rbn,rcn->rbc", f1, f2) * same / tau
+    logits = logits.masked_fill(~allowed, float("-inf"))
+    return logits, torch.diagonal(logits, dim1=1, dim2=2)
+
+
 def cl_loss(
     mass1: torch.Tensor,
     mass2: torch.Tensor,
@@ -98,12 +116,8 @@ def cl_loss(
     ``allowed`` ``(R, Bt, Bt)`` from :func:`negatives_mask`. Features of different clusters are orthogonal,
     so their similarity is 0.
     """
-    f1 = mass1.mean(-1) * scale                                        # (R, Bt, N) representation, view 1
-    f2 = mass2.mean(-1) * scale                                        # (R, Bt, N) view 2
-    same = (cluster[:, :, None] == cluster[:, None, :]).to(f1.dtype)   # (R, Bt, Bt)
-    logits = torch.einsum("rbn,rcn->rbc", f1, f2) * same / tau
-    logits = logits.masked_fill(~allowed, float("-inf"))
-    positive = torch.diagonal(logits, dim1=1, dim2=2)                  # (R, Bt)
+    logits, positive = in_batch_logits(representation(mass1, scale), representation(mass2, scale), cluster,
+                                       allowed, tau)
     return (torch.logsumexp(logits, dim=-1) - positive).mean(-1)
 
 

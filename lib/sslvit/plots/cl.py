@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .. import objectives
 from ..data import DataConfig, Layout, as_generator, draw_images, draw_mask
 from ..engine import key_areas
 
@@ -117,7 +118,7 @@ def representation(mass: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     if mass.dim() < 2 or mass.shape[:-1] != scale.shape:
         raise ValueError(f"mass (..., N, P) and scale (..., N) do not match: {tuple(mass.shape)} and "
                          f"{tuple(scale.shape)}")
-    return mass.mean(-1) * scale
+    return objectives.representation(mass, scale)
 
 
 def pattern_norms(cfg: DataConfig, layout: Layout, batch: int = 256, mask_prob: float = 0.3,
