@@ -1,7 +1,8 @@
 # Build, test and benchmark the sslvit book.
 #
 #   make book    build the book (executes every notebook, warnings are errors); HTML in _build/html/index.html
-#   make test    unit tests (tests/), nbval over the notebooks in book/, and the browser check of the pages
+#   make test    unit tests, nbval over the notebooks (on another CPU kernel path), a reader's fresh install, browser check
+#   make record  re-execute notebooks in place and store their outputs (NB=book/04_mae.ipynb for one)
 #   make bench   benchmark of the training engine (BENCH_ARGS=--quick for a short run)
 #   make venv    create .venv and install the pinned requirements (done by the targets above)
 #   make clean   remove build outputs; `make distclean` also removes .venv
@@ -24,6 +25,10 @@ NOTEBOOKS := $(wildcard book/*.ipynb book/*/*.ipynb)
 SANITIZE := $(wildcard book/sanitize.cfg)
 # --nbval compares every stored output; switch to --nbval-lax to check only cells marked # NBVAL_CHECK_OUTPUT
 NBVAL_MODE ?= --nbval
+# The outputs are recorded (`make record`) on the machine's native CPU kernels (AVX-512 or AVX2 on x86); nbval
+# re-executes them on other ones, so that every test run is also a cross-machine check: ATen's portable
+# kernels instead of its vectorised ones, and MKL restricted to SSE4.2, as on a CPU without AVX.
+NBVAL_CPU ?= ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2
 NBVAL_FLAGS := $(NBVAL_MODE) --nbval-current-env --nbval-cell-timeout=300 \
                $(if $(SANITIZE),--nbval-sanitize-with $(SANITIZE))
 # -n (nitpicky) also flags every {py:func} role that no API page resolves
@@ -34,10 +39,10 @@ BROWSER_TESTS := $(wildcard tests/browser/test_*.py)
 BENCH_ARGS ?= --json _build/bench/bench_engine.json
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help venv test unit-test notebook-test browser-test html-check browser-deps book bench clean distclean
+.PHONY: help venv test unit-test notebook-test reader-test browser-test html-check browser-deps book record bench clean distclean
 
 help:
-	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
 
 venv: $(STAMP)
 
@@ -49,7 +54,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -e . --no-deps
 	touch $@
 
-test: unit-test notebook-test browser-test
+test: unit-test notebook-test reader-test browser-test
 
 unit-test: venv
 	@rc=0; $(PY) -m pytest tests --ignore=tests/browser -q || rc=$$?; \
@@ -58,12 +63,16 @@ unit-test: venv
 
 notebook-test: venv unit-test
 ifneq ($(strip $(NOTEBOOKS)),)
-	$(PY) -m pytest $(NBVAL_FLAGS) book -q
+	env $(NBVAL_CPU) $(PY) -m pytest $(NBVAL_FLAGS) book -q
 else
 	@echo "make test: no notebooks in book/, nbval skipped"
 endif
 
-browser-test: venv notebook-test
+# A reader's environment: the library's wheel with its `book` extra in a fresh virtual environment executes a chapter.
+reader-test: venv notebook-test
+	$(PY) tests/reader/check_reader_env.py --chapter book/01_data.ipynb --workdir _build/reader
+
+browser-test: venv reader-test
 ifneq ($(strip $(BROWSER_TESTS)),)
 	$(MAKE) --no-print-directory html-check browser-deps
 	$(PY) -m pytest tests/browser --html-dir $(CHECK_DIR)/_build/html -q
@@ -92,6 +101,11 @@ browser-deps:
 book: venv
 	$(VENV)/bin/jupyter-book build . $(BOOK_FLAGS)
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+# Execute notebooks top to bottom on a fresh kernel and store their outputs, on the native CPU kernels.
+record: venv
+	env -u ATEN_CPU_CAPABILITY -u MKL_ENABLE_INSTRUCTIONS $(VENV)/bin/jupyter-execute --inplace --timeout=600 \
+	    $(or $(NB),$(NOTEBOOKS))
 
 bench: venv
 	@mkdir -p _build/bench

@@ -270,6 +270,30 @@ def test_mixing_incompatible_runs_raises(data2, train2, name):
         train([r1, r2])
 
 
+def test_random_initialisation_is_seeded_and_breaks_the_query_symmetry():
+    """init_std = 0 is the paper's Q = 0; init_std > 0 starts from the run's own seeded N(0, init_std²) draw (the
+    same alone or in a batch), moves only the areas the run has, and makes CL's query rows differ."""
+    cfg = DataConfig(patches=16, clusters=3, global_size=8, local_size=2)
+    base = TrainConfig(objective="cl", lr=300.0, steps=5, batch_size=8)
+    zero, explicit = train(Run(cfg, base), log_every=5), train(Run(cfg, TrainConfig(**{**base.__dict__, "init_std": 0.0})), log_every=5)
+    assert torch.equal(zero.A, explicit.A) and torch.equal(zero.B, explicit.B)
+    assert float((zero.A - zero.A[:, :1]).abs().max()) == 0.0          # Q = 0: every query row is the same
+    start = train(Run(cfg, TrainConfig(**{**base.__dict__, "init_std": 1e-3, "steps": 0})), log_every=1)
+    g = _stream(0, 4)
+    A0 = 1e-3 * torch.randn(16, 3, cfg.n_areas, generator=g, dtype=torch.float64)
+    B0 = 1e-3 * torch.randn(16, 16, generator=g, dtype=torch.float64)
+    assert torch.equal(start.A[0], A0) and torch.equal(start.B[0], B0)
+    other = Run(DataConfig(patches=16, clusters=3, global_size=4, local_size=2), TrainConfig(**{**base.__dict__, "init_std": 1e-3}))
+    runs = [Run(cfg, TrainConfig(**{**base.__dict__, "init_std": 1e-3})), other]
+    together = train(runs, log_every=5)
+    assert_same_trajectory(together, train(runs[0], log_every=5), ra=0)
+    assert torch.count_nonzero(together.A[0, :, :, cfg.n_areas:]) == 0  # padding areas stay 0
+    assert float((together.A[0] - together.A[0, :1]).abs().max()) > 1e-4  # the query rows differ
+    for bad in (-1e-3, float("nan"), True):
+        with pytest.raises(ValueError, match="init_std"):
+            TrainConfig(init_std=bad)
+
+
 def test_train_argument_errors():
     """train rejects an empty list of runs, an unknown method and a non-positive log_every."""
     run = Run(DataConfig(patches=16, clusters=3, global_size=8, local_size=2), TrainConfig(steps=1))

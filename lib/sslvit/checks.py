@@ -4,13 +4,30 @@ the notebook, the book build and nbval.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
-__all__ = ["ClaimFailed", "check", "fmt"]
+__all__ = ["ClaimFailed", "check", "fmt", "order_bound"]
 
 
 class ClaimFailed(AssertionError):
     """A claim of the paper (or of the book) did not hold for the numbers computed."""
+
+
+def order_bound(value: Any) -> float:
+    """The smallest power of ten at or above ``|value|`` (``0.0`` for ``0``): how a number at the level of
+    rounding noise is reported.
+
+    An error of ``3.47e-18`` on one CPU is ``1.73e-18`` on another; both are ``<= 1e-17``, which is what the
+    number means. Raises ``ValueError`` for ``nan`` or ``inf``.
+    """
+    value = abs(float(value))
+    if not math.isfinite(value):
+        raise ValueError(f"value={value!r} is not allowed: a finite number")
+    if value == 0.0:
+        return 0.0
+    exponent = math.ceil(math.log10(value))
+    return float(f"1e{exponent}")
 
 
 def fmt(value: Any, digits: int = 3) -> str:

@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="objective mix only: factor c of the CL term (20 = CL step size 2e4 / MAE step size 1e3)")
     t.add_argument("--cl-mask-prob", type=float, default=None,
                    help="objective mix only: masking probability of the two CL views (default 0.3)")
+    t.add_argument("--init-std", type=float, default=0.0,
+                   help="standard deviation of a random start A, B ~ init_std * N(0, 1) (default 0: Q = 0)")
     t.add_argument("--optimizer", choices=("gd", "adam"), default="gd", help="gradient descent or Adam")
     t.add_argument("--seed", type=int, default=0, help="seed of the layout, the batches and the evaluation batch")
     t.add_argument("--log-every", type=int, default=None, help="log the metrics every this many steps "
@@ -108,7 +110,8 @@ def _configs(args: argparse.Namespace) -> Run:
     train_cfg = TrainConfig(objective=args.objective, mask_prob=args.mask_prob, lr=args.lr, steps=args.steps,
                             batch_size=args.batch_size, negatives=args.negatives, tau=args.tau,
                             optimizer=args.optimizer, seed=args.seed, population=args.population, queue=args.queue,
-                            mix=args.mix, mix_scale=args.mix_scale, cl_mask_prob=args.cl_mask_prob)
+                            mix=args.mix, mix_scale=args.mix_scale, cl_mask_prob=args.cl_mask_prob,
+                            init_std=args.init_std)
     return Run(data, train_cfg)
 
 

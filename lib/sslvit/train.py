@@ -71,6 +71,9 @@ class TrainConfig:
     mix, mix_scale, cl_mask_prob: ``objective="mix"`` only (book chapter 12, beyond the paper, :mod:`sslvit.mix`):
     the loss ``mix·MAE + (1 − mix)·mix_scale·CL``, MAE on one view masked with ``mask_prob``, CL on two more
     views masked with ``cl_mask_prob`` (default 0.3); ``mix`` (λ, default 0.5) may differ between runs of a call.
+    init_std: standard deviation of a random initialisation ``A, B ~ init_std · N(0, 1)`` drawn from the run's own
+    random stream (0, the paper's setting: ``Q = 0``). A small ``init_std`` breaks the exact symmetries of
+    ``Q = 0`` by a known, seeded amount instead of by rounding errors (chapter 9).
     """
 
     objective: str = "mae"
@@ -87,6 +90,7 @@ class TrainConfig:
     mix: Optional[float] = None
     mix_scale: float = MIX_SCALE
     cl_mask_prob: Optional[float] = None
+    init_std: float = 0.0
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -116,6 +120,9 @@ class TrainConfig:
         if not (isinstance(self.tau, (int, float)) and math.isfinite(self.tau) and self.tau > 0):
             raise _fail("tau", self.tau, "a positive temperature")
         check_queue_length(self.queue)
+        if isinstance(self.init_std, bool) or not isinstance(self.init_std, (int, float)) \
+                or not math.isfinite(self.init_std) or self.init_std < 0:
+            raise _fail("init_std", self.init_std, "a finite standard deviation >= 0 (0: start from Q = 0)")
         validate_mix(self)  # chapter 12: the fields of objective="mix"
         if self.queue and self.objective != "cl":
             raise _fail("queue", self.queue, "a memory queue of negatives needs objective='cl' (use 0)")
@@ -196,7 +203,8 @@ class Trajectory:
 # ---- the batched state of many runs --------------------------------------------------------------------------
 
 def _stream(seed: int, stream: int) -> torch.Generator:
-    """Independent random stream ``stream`` (0 layout, 1 training, 2 evaluation) of a run's seed."""
+    """Independent random stream ``stream`` (0 layout, 1 training, 2 evaluation, 3 CL views of ``"mix"``,
+    4 initialisation) of a run's seed."""
     g = torch.Generator()
     g.manual_seed((seed * 1_000_003 + stream) % (2**63))
     return g
@@ -426,6 +434,11 @@ def train(
     eval_chunks = _chunks(R, eval_size * state.P * state.P, EVAL_CHUNK_ELEMENTS)
     A = torch.zeros(R, state.P, state.K, state.N, dtype=dtype, device=state.device)
     B = torch.zeros(R, state.P, state.P, dtype=dtype, device=state.device)
+    for r, run in enumerate(state.runs):  # a random start, where asked for (TrainConfig.init_std)
+        if run.train.init_std > 0:
+            g, n = _stream(run.train.seed, 4), run.data.n_areas
+            A[r, :, :, :n] = run.train.init_std * torch.randn(state.P, state.K, n, generator=g, dtype=torch.float64)
+            B[r] = run.train.init_std * torch.randn(state.P, state.P, generator=g, dtype=torch.float64)
     adam = cfg.optimizer == "adam"
     if adam:
         mA, vA, mB, vB = (torch.zeros_like(A), torch.zeros_like(A), torch.zeros_like(B), torch.zeros_like(B))

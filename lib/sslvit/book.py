@@ -1,0 +1,83 @@
+"""Small helpers the book's chapters share that are about the book, not the science: numbers glued into the
+text at the precision that carries meaning, and the running time a chapter states at its top.
+
+Why round before gluing: a notebook's stored outputs are recorded on one machine and compared (nbval) with a
+fresh run on another, whose CPU (AVX-512, AVX2, none) changes the last bits of a float. A glued
+``0.33048202372184043`` fails that comparison; ``0.330`` does not, and is all the text shows anyway.
+
+Imports ``myst_nb`` only when called, so the library itself does not need it (``pip install "sslvit[book]"``
+brings it).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import time
+from typing import Any
+
+__all__ = ["glue_number", "round_significant", "glue_running_time", "running_time"]
+
+
+def round_significant(value: Any, digits: int = 3) -> Any:
+    """``value`` rounded to ``digits`` significant digits, as a plain Python number.
+
+    Integers (Python, NumPy, 0-d tensors of an integer type) come back as ``int``, unchanged; floats (Python,
+    NumPy, 0-d tensors) as ``float`` rounded to ``digits`` significant digits; ``0``, ``nan`` and ``±inf``
+    unchanged. Anything else raises ``TypeError``.
+    """
+    if isinstance(digits, bool) or not isinstance(digits, int) or digits < 1:
+        raise ValueError(f"digits={digits!r} is not allowed: a positive integer (significant digits)")
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
+        value = value.item()                                   # numpy scalar or 0-d tensor
+    if isinstance(value, bool):
+        raise TypeError(f"value={value!r} is a bool, not a number to round")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        return value if value == 0 or not math.isfinite(value) else float(f"{value:.{digits}g}")
+    raise TypeError(f"value={value!r} ({type(value).__name__}) is not allowed: an int or a float")
+
+
+def glue_number(name: str, value: Any, digits: int = 3) -> Any:
+    """Glue ``value`` for the text under ``name``, rounded to ``digits`` significant digits; return what was
+    glued.
+
+    Pick ``digits`` so that the text's format shows every glued digit (``{glue:text}`name:.3f``` of a value
+    near 0.8 needs 3). Integers are glued as they are.
+    """
+    from myst_nb import glue
+
+    rounded = round_significant(value, digits)
+    glue(name, rounded, display=False)
+    return rounded
+
+
+def running_time(start: float, now: float | None = None) -> int:
+    """Seconds from ``start`` (a :func:`time.perf_counter` reading) to ``now``, rounded to whole seconds.
+
+    Raises ``ValueError`` for a ``start`` in the future (a clock read in another process, say).
+    """
+    now = time.perf_counter() if now is None else now
+    if now < start:
+        raise ValueError(f"start={start!r} is after now={now!r}: pass a time.perf_counter() reading of this kernel")
+    return max(1, round(now - start))
+
+
+def glue_running_time(chapter: str, start: float) -> tuple[int, int]:
+    """Glue the chapter's running time as ``<chapter>_runtime_s`` and the machine's cores as
+    ``<chapter>_runtime_cores``; return both.
+
+    Called by the last cell of every chapter with the ``time.perf_counter()`` reading taken in its first cell,
+    so the number at the top of the page is the one measured when the page was built. The cell carries the
+    tag ``nbval-ignore-output``: a running time differs at every run.
+    """
+    if not chapter or not chapter.replace("_", "").isalnum():
+        raise ValueError(f"chapter={chapter!r} is not allowed: use a short name of letters, digits and _ (e.g. 'ch04')")
+    from myst_nb import glue
+
+    seconds, cores = running_time(start), os.cpu_count() or 1
+    glue(f"{chapter}_runtime_s", seconds, display=False)
+    glue(f"{chapter}_runtime_cores", cores, display=False)
+    return seconds, cores

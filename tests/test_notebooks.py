@@ -1,0 +1,143 @@
+"""Static checks of the committed chapter notebooks (no execution): what nbval compares must survive another
+CPU, every figure must show when a reader runs the notebook, and every chapter states its running time.
+
+* **Portable outputs.** nbval compares the stored outputs with a fresh run, which on another CPU (AVX-512,
+  AVX2, none) differs from the recording in the last bits of a float. A number printed or glued with 9 or more
+  decimals (``0.33048202372184043``, ``1.608131242392119e-05``) carries those bits and fails there; the
+  chapters print and glue numbers rounded to the precision that carries meaning.
+* **Live figures.** A figure glued with ``display=False`` is invisible to a reader who runs the notebook in
+  Jupyter or Colab. Each figure is glued with display (the reader sees it at the cell that makes it), its
+  cell is tagged ``remove-output`` (the HTML shows it once, through its ``{glue:figure}`` with a caption).
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+BOOK = Path(__file__).resolve().parents[1] / "book"
+NOTEBOOKS = sorted(BOOK.glob("*.ipynb"))
+IMAGE_MIME = ("image/png", "image/jpeg", "image/svg+xml")
+
+#: a float with 9 or more digits after the decimal point, or a mantissa with 9 or more significant digits
+LONG_FLOAT = re.compile(r"(?<![\w.])[-+]?(?:\d*\.\d{9,}(?:[eE][-+]?\d+)?|\d\.\d{8,}[eE][-+]?\d+)(?![\w.])")
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["cells"]
+
+
+def _text(value) -> str:
+    return "".join(value) if isinstance(value, list) else (value if isinstance(value, str) else json.dumps(value))
+
+
+def _output_texts(cell: dict):
+    """``(where, text)`` of every non-image output of a code cell, glue records included."""
+    for k, out in enumerate(cell.get("outputs", [])):
+        if "text" in out:
+            yield f"output {k} ({out.get('name', 'stream')})", _text(out["text"])
+        if out.get("output_type") == "error":
+            yield f"output {k} (error)", "\n".join(out.get("traceback", []))
+        for mime, value in out.get("data", {}).items():
+            if not any(mime.endswith(img) for img in IMAGE_MIME):
+                yield f"output {k} ({mime})", _text(value)
+
+
+def long_floats(path: Path) -> list[str]:
+    """Every float with 9 or more decimals in a stored output of ``path``, as ``'name cell i, where: value'``."""
+    found = []
+    for i, cell in enumerate(_cells(path)):
+        for where, text in _output_texts(cell):
+            found += [f"{path.name} cell {i}, {where}: {m.group(0)}" for m in LONG_FLOAT.finditer(text)]
+    return found
+
+
+def test_long_float_pattern():
+    """The scan finds the fragile floats and leaves rounded ones, integers and words alone."""
+    hits = LONG_FLOAT.findall("0.33048202372184043 1.608131242392119e-05 -0.09380274266004562 3.469446951953614e-18")
+    assert hits == ["0.33048202372184043", "1.608131242392119e-05", "-0.09380274266004562", "3.469446951953614e-18"]
+    assert LONG_FLOAT.findall("0.835 1.2e-13 123456789 0.12345678 v1.23456789012 2.5e-07 1.000") == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_full_precision_floats(path: Path):
+    """No stored output (printed, displayed or glued) holds a float with 9 or more decimals."""
+    found = long_floats(path)
+    assert not found, "floats at full precision differ in the last bits on another CPU; round them:\n" + "\n".join(found)
+
+
+def _is_glued_image(out: dict) -> tuple[str, bool] | None:
+    """``(key, displayed)`` of a glued image output, None for any other output."""
+    meta = out.get("metadata", {}).get("scrapbook")
+    data = out.get("data", {})
+    if meta is None:
+        return None
+    prefix = meta.get("mime_prefix", "")
+    if not any(mime[len(prefix):] in IMAGE_MIME for mime in data):
+        return None
+    return meta["name"], prefix == ""
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_figures_show_live_and_once_in_html(path: Path):
+    """Every image is a glued figure shown at its cell, the cell's output is removed from the HTML, and the
+    notebook's text shows it through a ``{glue:figure}`` (with a caption)."""
+    cells = _cells(path)
+    markdown = "\n".join(_text(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    problems = []
+    for i, cell in enumerate(cells):
+        tags = cell.get("metadata", {}).get("tags", [])
+        for out in cell.get("outputs", []):
+            glued = _is_glued_image(out)
+            if glued is None:
+                if any(mime in out.get("data", {}) for mime in IMAGE_MIME):
+                    problems.append(f"cell {i}: an image that is not glued (the HTML would show it without caption)")
+                continue
+            key, displayed = glued
+            if not displayed:
+                problems.append(f"cell {i}: figure {key!r} glued with display=False (a reader running it sees nothing)")
+            if "remove-output" not in tags and "remove-cell" not in tags:
+                problems.append(f"cell {i}: figure {key!r} is displayed but the cell is not tagged remove-output "
+                                "(the HTML would show it twice)")
+            if not re.search(r"```\{glue:figure\}\s+" + re.escape(key) + r"\s*\n", markdown):
+                problems.append(f"cell {i}: figure {key!r} is not shown by a {{glue:figure}} in the text")
+    assert not problems, f"{path.name}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_running_time_stated_at_the_top(path: Path):
+    """The first text cell states the chapter's running time from glued numbers measured by the last cell."""
+    cells = _cells(path)
+    first_md = next(_text(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    refs = re.findall(r"\{glue:text\}`(\w+)_runtime_s`", first_md)
+    assert len(refs) == 1, f"{path.name}: the first text cell does not state the running time ({{glue:text}}`chNN_runtime_s`)"
+    key = f"{refs[0]}_runtime_s"
+    timing = [c for c in cells if c["cell_type"] == "code" and f'glue_running_time("{refs[0]}"' in _text(c["source"])]
+    assert len(timing) == 1, f"{path.name}: no cell calls glue_running_time({refs[0]!r}, ...)"
+    assert timing[0] is [c for c in cells if c["cell_type"] == "code"][-1], f"{path.name}: the timing cell is not the last"
+    assert "nbval-ignore-output" in timing[0].get("metadata", {}).get("tags", []), f"{path.name}: timing cell is compared"
+    glued = [o for o in timing[0].get("outputs", []) if o.get("metadata", {}).get("scrapbook", {}).get("name") == key]
+    assert glued, f"{path.name}: the stored outputs do not hold the glued {key} (execute the notebook)"
+
+
+def test_round_significant_and_glue_number():
+    import numpy as np
+    import torch
+
+    from sslvit.book import round_significant
+
+    assert round_significant(0.33048202372184043, 3) == 0.33
+    assert round_significant(0.8349629134, 3) == 0.835
+    assert round_significant(np.float64(1.608131242392119e-05), 2) == 1.6e-05
+    assert round_significant(torch.tensor(2.397436477035389, dtype=torch.float64), 3) == 2.4
+    assert round_significant(np.int64(288)) == 288 and isinstance(round_significant(np.int64(288)), int)
+    assert round_significant(0.0) == 0.0 and math.isnan(round_significant(float("nan")))
+    assert repr(round_significant(np.float64(0.0006934488661873372), 2)) == "0.00069"
+    for bad in (True, "0.5", [0.5]):
+        with pytest.raises(TypeError):
+            round_significant(bad)
+    with pytest.raises(ValueError, match="digits"):
+        round_significant(0.5, 0)
