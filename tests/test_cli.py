@@ -166,7 +166,20 @@ FLAGS = ["--objective", "--patches", "--clusters", "--global-size", "--local-siz
          "--negatives", "--tau", "--optimizer", "--seed", "--log-every", "--eval-batch", "--dtype", "--threads",
          "--progress", "--json",
          # beyond the paper (chapters 9-12)
-         "--allow-no-dominant", "--scale-law", "--scale-param", "--queue", "--mix", "--mix-scale", "--cl-mask-prob"]
+         "--allow-no-dominant", "--scale-law", "--scale-param", "--queue", "--mix", "--mix-scale", "--cl-mask-prob",
+         "--init-std"]
+
+
+def test_init_std_reaches_the_run(capsys):
+    """--init-std sets TrainConfig.init_std (a seeded random start); a negative value is refused."""
+    from sslvit.cli import _configs
+
+    args = build_parser().parse_args(["train", "--patches", "16", "--global-size", "8", "--local-size", "2",
+                                      "--init-std", "1e-6"])
+    assert _configs(args).train.init_std == 1e-6
+    code, _, err = run_main(["train", "--patches", "16", "--global-size", "8", "--local-size", "2", "--steps", "1",
+                             "--init-std", "-1"], capsys)
+    assert code != 0 and "init_std" in err
 
 
 def test_help_documents_every_flag(capsys):

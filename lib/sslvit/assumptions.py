@@ -157,7 +157,7 @@ def _result(kind: str, objective: str, levels: list[float], seeds: list[int], in
 
 
 def feature_sweep(data: DataConfig, train_cfg: TrainConfig, overlaps: Sequence[float], noises: Sequence[float],
-                  seeds: Sequence[int], *, dtype: torch.dtype = torch.float32) -> dict[str, SweepResult]:
+                  seeds: Sequence[int], *, dtype: torch.dtype = torch.float64) -> dict[str, SweepResult]:
     """Overlap and noise sweeps in one :func:`~sslvit.fullq.train_fullq` call.
 
     Level 0 (``ρ = 0, σ = 0``) is trained once per seed and shared by both results. ``overlaps`` and
@@ -185,7 +185,7 @@ def feature_sweep(data: DataConfig, train_cfg: TrainConfig, overlaps: Sequence[f
 
 
 def scale_sweep(data: DataConfig, train_cfg: TrainConfig, laws: dict[str, Sequence[float]], seeds: Sequence[int],
-                *, dtype: torch.dtype = torch.float32, level: Optional[dict[str, Callable[[float], float]]] = None
+                *, dtype: torch.dtype = torch.float64, level: Optional[dict[str, Callable[[float], float]]] = None
                 ) -> dict[str, SweepResult]:
     """Scale-law sweeps in one :func:`sslvit.train` call (fast reduced engine).
 

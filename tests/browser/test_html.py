@@ -3,8 +3,8 @@
 Run by ``make test`` after the HTML is rendered from the committed notebooks (``make html-check``):
 ``pytest tests/browser --html-dir _build/check/_build/html``. For every page: the page loads, its math was
 typeset by MathJax (no raw ``\\(`` left, no "Math Processing Error"), every image loaded (non-zero natural
-width), and there is no error output (tracebacks, error or stderr cells). One screenshot per page is kept
-under ``_build/screenshots/``.
+width) and is shown once, inside a figure with a caption, and there is no error output (tracebacks, error or
+stderr cells). One screenshot per page is kept under ``_build/screenshots/``.
 """
 from __future__ import annotations
 
@@ -113,6 +113,14 @@ def test_page(page: str, driver, html_dir: Path) -> None:
     broken = [src for src, ok in images if not ok]
     assert not broken, f"{page}: images that did not load: {broken}"
     assert len(images) >= PAGES[page], f"{page}: {len(images)} figures, expected at least {PAGES[page]}"
+    # each figure once, with its caption: a figure displayed at its cell and pasted by {glue:figure} would show twice
+    srcs = [src for src, _ in images]
+    assert len(set(srcs)) == len(srcs), f"{page}: a figure is shown more than once: {sorted(srcs)}"
+    uncaptioned = driver.execute_script(
+        "return Array.from(document.querySelectorAll('main img, article img, .bd-article img'))"
+        ".filter(i => { const f = i.closest('figure'); return !f || !f.querySelector('figcaption'); })"
+        ".map(i => i.getAttribute('src'));")
+    assert not uncaptioned, f"{page}: figures without a caption (shown at a cell, not by a glue:figure): {uncaptioned}"
     errors = driver.execute_script(
         "return document.querySelectorAll('.output.error, .output.traceback, .output.stderr, "
         ".cell_output .stderr, div.nboutput .stderr, .system-message, .problematic').length")
