@@ -26,6 +26,10 @@ IMAGE_MIME = ("image/png", "image/jpeg", "image/svg+xml")
 LONG_FLOAT = re.compile(r"(?<![\w.])[-+]?(?:\d*\.\d{9,}(?:[eE][-+]?\d+)?|\d\.\d{8,}[eE][-+]?\d+)(?![\w.])")
 
 
+#: a number at float64 rounding level (exponent -12 or below) printed as a value, not as a bound (1e-17, <=1e-17)
+NOISE_VALUE = re.compile(r"(?<![\w.<=])[-+]?(\d\.\d+|[2-9])[eE]-(1[2-9]|[2-9]\d)(?![\w.])")
+
+
 def _cells(path: Path) -> list[dict]:
     return json.loads(path.read_text())["cells"]
 
@@ -55,11 +59,23 @@ def long_floats(path: Path) -> list[str]:
     return found
 
 
+def noise_values(path: Path) -> list[str]:
+    """Every number at rounding level (``3.47e-18``) printed as a value in a stored output of ``path``."""
+    found = []
+    for i, cell in enumerate(_cells(path)):
+        for where, text in _output_texts(cell):
+            found += [f"{path.name} cell {i}, {where}: {m.group(0)}" for m in NOISE_VALUE.finditer(text)
+                      if float(m.group(1)) != 1.0]
+    return found
+
+
 def test_long_float_pattern():
     """The scan finds the fragile floats and leaves rounded ones, integers and words alone."""
     hits = LONG_FLOAT.findall("0.33048202372184043 1.608131242392119e-05 -0.09380274266004562 3.469446951953614e-18")
     assert hits == ["0.33048202372184043", "1.608131242392119e-05", "-0.09380274266004562", "3.469446951953614e-18"]
     assert LONG_FLOAT.findall("0.835 1.2e-13 123456789 0.12345678 v1.23456789012 2.5e-07 1.000") == []
+    noise = [m.group(0) for m in NOISE_VALUE.finditer("3.47e-18 1.8e-15 5e-17 1e-17 <=1e-12 1.0e-13 2.5e-07 0.0e+00 4e-9")]
+    assert noise == ["3.47e-18", "1.8e-15", "5e-17", "1.0e-13"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -67,6 +83,14 @@ def test_no_full_precision_floats(path: Path):
     """No stored output (printed, displayed or glued) holds a float with 9 or more decimals."""
     found = long_floats(path)
     assert not found, "floats at full precision differ in the last bits on another CPU; round them:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_rounding_noise_is_printed_as_a_bound(path: Path):
+    """A number at float64 rounding level (an error of 3.47e-18 on one CPU is 1.73e-18 on another) is printed by
+    its order (``sslvit.checks.order_bound``: ``<=1e-17``), never as a value."""
+    found = noise_values(path)
+    assert not found, "rounding noise printed as a value; print order_bound(x) instead:\n" + "\n".join(found)
 
 
 def _is_glued_image(out: dict) -> tuple[str, bool] | None:
