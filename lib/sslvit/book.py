@@ -65,9 +65,9 @@ def running_time(start: float, now: float | None = None) -> int:
     return max(1, round(now - start))
 
 
-def glue_running_time(chapter: str, start: float) -> tuple[int, int]:
-    """Glue the chapter's running time as ``<chapter>_runtime_s`` and the machine's cores as
-    ``<chapter>_runtime_cores``; return both.
+def glue_running_time(chapter: str, start: float) -> None:
+    """Glue the chapter's running time as ``<chapter>_runtime_s`` (whole seconds) and the machine's cores as
+    ``<chapter>_runtime_cores``.
 
     Called by the last cell of every chapter with the ``time.perf_counter()`` reading taken in its first cell,
     so the number at the top of the page is the one measured when the page was built. The cell carries the
@@ -80,4 +80,3 @@ def glue_running_time(chapter: str, start: float) -> tuple[int, int]:
     seconds, cores = running_time(start), os.cpu_count() or 1
     glue(f"{chapter}_runtime_s", seconds, display=False)
     glue(f"{chapter}_runtime_cores", cores, display=False)
-    return seconds, cores
