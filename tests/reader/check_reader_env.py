@@ -44,7 +44,7 @@ if errors or figures == 0:
 
 
 def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
-    print("+", " ".join(str(c) for c in cmd), flush=True)
+    print("+", " ".join("<script>" if "\n" in str(c) else str(c) for c in cmd), flush=True)
     return subprocess.run([str(c) for c in cmd], check=True, **kwargs)
 
 
@@ -62,7 +62,10 @@ def main() -> int:
     start = time.perf_counter()
 
     # 1. the wheel, built from the repository (setuptools of the build environment, no other dependency)
+    leftover = not (ROOT / "build").exists()          # setuptools builds in ROOT/build: remove it after
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", work / "dist", ROOT])
+    if leftover:
+        shutil.rmtree(ROOT / "build", ignore_errors=True)
     wheels = sorted((work / "dist").glob("sslvit-*.whl"))
     if len(wheels) != 1:
         sys.exit(f"expected one sslvit wheel in {work / 'dist'}, found {wheels}")
