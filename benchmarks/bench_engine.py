@@ -4,7 +4,7 @@
     trained twice in float64:
 
     * the **reference**: the full ``d × d`` matrix ``Q`` of :class:`sslvit.OneLayerViT`, the dense patch
-      vectors of :func:`sslvit.dense_patches`, :func:`sslvit.objectives.mae_loss_dense`, ``loss.backward()``
+      vectors of :func:`sslvit.dense_patches`, :func:`sslvit.core.objectives.mae_loss_dense`, ``loss.backward()``
       and ``Q -= lr * Q.grad``, in a plain Python loop;
     * the **fast engine**: ``sslvit.train(Run(...), log_every=steps)`` on the attention correlations
       ``(A, B)``, which evaluates the metrics only at step 0 and at the end (its time includes both).
@@ -40,11 +40,11 @@ import torch
 
 import sslvit
 from sslvit import DataConfig, OneLayerViT, Run, TrainConfig, dense_patches, make_layout
-from sslvit.data import draw_images, draw_mask
-from sslvit.objectives import mae_loss_dense
+from sslvit.core.data import draw_images, draw_mask
+from sslvit.core.objectives import mae_loss_dense
 
 try:  # the per-run random streams of sslvit.train, to feed the reference the very same batches
-    from sslvit.train import _stream
+    from sslvit.core.training import _stream
 except ImportError:  # pragma: no cover - the trajectory check is then skipped
     _stream = None
 

@@ -28,6 +28,6 @@ def grid_cfg() -> DataConfig:
 
 
 def pytest_configure(config):
-    # sslvit.engine silences these torch beta-feature notices at import; pytest resets warning filters per test.
+    # sslvit.core.engine silences these torch beta-feature notices at import; pytest resets warning filters per test.
     config.addinivalue_line("filterwarnings", "ignore:Sparse CSR tensor support is in beta state")
     config.addinivalue_line("filterwarnings", "ignore:Sparse invariant checks are implicitly disabled")

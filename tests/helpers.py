@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 
 from sslvit import DataConfig, Layout, Sample, dense_patches
-from sslvit import engine
+from sslvit.core import engine
 
 
 def engine_args(layout: Layout, sample: Sample, visible: torch.Tensor | None = None) -> tuple:
-    """``(area, cluster, scale, visible)`` of one run (leading run axis R = 1) for :mod:`sslvit.engine`."""
+    """``(area, cluster, scale, visible)`` of one run (leading run axis R = 1) for :mod:`sslvit.core.engine`."""
     vis = sample.visible if visible is None else visible
     return layout.area[None], sample.cluster[None], sample.scale[None], vis[None]
 

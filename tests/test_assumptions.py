@@ -1,4 +1,4 @@
-"""The break rule and the sweeps of book chapter 10 (sslvit.assumptions)."""
+"""The break rule and the sweeps of book chapter 10 (sslvit.beyond.assumptions)."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sslvit import DataConfig, Run, TrainConfig, train
-from sslvit.assumptions import EFFECTS, break_level, effect, exceed_level, feature_sweep, scale_sweep, train_tolerant
+from sslvit.beyond.assumptions import EFFECTS, break_level, effect, exceed_level, feature_sweep, scale_sweep, train_tolerant
 
 CFG = DataConfig(patches=16, clusters=2, global_size=8, local_size=2)
 
@@ -41,7 +41,7 @@ def test_break_level_bad_input():
 
 def test_train_tolerant_drops_diverged_runs():
     """A trainer that diverges on the runs with lr > 1000 (message built by sslvit.train's own formatter)."""
-    from sslvit.train import TrainingDiverged, _diverged, _Runs
+    from sslvit.core.training import TrainingDiverged, _diverged, _Runs
 
     def trainer(runs, **kw):
         bad = torch.tensor([[r.train.lr > 1000.0] for r in runs], dtype=torch.bool)

@@ -11,7 +11,7 @@ import pytest
 
 from sslvit import DataConfig, Run, TrainConfig, information_gap, sizes_from_kappa, train
 from sslvit.cli import build_parser, main
-from sslvit.metrics import METRICS
+from sslvit.core.metrics import METRICS
 
 SMALL = ["--patches", "16", "--clusters", "3", "--global-size", "8", "--local-size", "2", "--batch-size", "8",
          "--threads", "1"]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sslvit import DataConfig, dense_patches, information_gap, make_layout, sample_batch, sizes_from_kappa
-from sslvit.train import TrainConfig
+from sslvit.core.training import TrainConfig
 
 CONFIGS = [
     DataConfig(patches=16, clusters=3, global_size=8, local_size=2),

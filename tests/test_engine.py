@@ -1,7 +1,7 @@
 """Reference one-layer ViT vs the reduced (A, B) engines (SPEC §2, claim C2).
 
 The reference model (:class:`sslvit.OneLayerViT`) differentiates every entry of ``Q`` by autograd; the
-engines (:mod:`sslvit.engine`) work on the correlations ``A``, ``B`` with hand-written backward passes. All
+engines (:mod:`sslvit.core.engine`) work on the correlations ``A``, ``B`` with hand-written backward passes. All
 comparisons are in float64 at ≤ 1e-10.
 """
 from __future__ import annotations
@@ -11,10 +11,10 @@ import torch
 
 from helpers import engine_args, key_area, outputs_from_masses, random_correlations, reference_patches
 from sslvit import DataConfig, OneLayerViT, Run, Sample, TrainConfig, correlations_from_q, make_layout, q_from_correlations, sample_batch, train
-from sslvit import engine
-from sslvit.data import draw_images, draw_mask
-from sslvit.objectives import cl_loss, cl_loss_dense, mae_loss, mae_loss_and_grad, mae_loss_dense, negatives_mask
-from sslvit.train import _stream
+from sslvit.core import engine
+from sslvit.core.data import draw_images, draw_mask
+from sslvit.core.objectives import cl_loss, cl_loss_dense, mae_loss, mae_loss_and_grad, mae_loss_dense, negatives_mask
+from sslvit.core.training import _stream
 
 TOL = 1e-10
 
@@ -407,7 +407,7 @@ def test_fast_forward_keeps_precision_below_threshold(random_problem, dtype, spa
 
 def test_train_step_falls_back_to_dense(random_problem):
     """With a B that the fast engine refuses, a training step's loss and gradients still equal the dense ones."""
-    from sslvit.train import _Batch, _loss_and_grads, _Runs
+    from sslvit.core.training import _Batch, _loss_and_grads, _Runs
 
     cfg, _, s, A, B, _ = random_problem
     runs = _Runs([Run(cfg, TrainConfig(objective="mae", batch_size=16))], torch.float64, "cpu")

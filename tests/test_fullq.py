@@ -1,4 +1,4 @@
-"""The full-Q model on perturbed features (sslvit.fullq, book chapter 10): construction of overlapping
+"""The full-Q model on perturbed features (sslvit.beyond.fullq, book chapter 10): construction of overlapping
 features and noisy patches, batched losses vs the reference definitions, and the key equivalence: at
 ρ = 0, σ = 0 train_fullq follows sslvit.train's reduced engine (float64, ≤ 1e-10)."""
 from __future__ import annotations
@@ -10,9 +10,9 @@ import torch
 
 from helpers import reference_patches
 from sslvit import DataConfig, OneLayerViT, Run, TrainConfig, make_layout, q_from_correlations, sample_batch, train
-from sslvit.fullq import (Perturbation, cl_loss_batched, feature_vectors, fullq_forward, mae_loss_batched,
+from sslvit.beyond.fullq import (Perturbation, cl_loss_batched, feature_vectors, fullq_forward, mae_loss_batched,
                           patch_content, realised_overlaps, token_dim, train_fullq)
-from sslvit.objectives import cl_loss_dense, mae_loss_dense, negatives_mask
+from sslvit.core.objectives import cl_loss_dense, mae_loss_dense, negatives_mask
 
 TOL = 1e-10
 CFG = DataConfig(patches=16, clusters=2, global_size=8, local_size=2)

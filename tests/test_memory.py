@@ -1,4 +1,4 @@
-"""MoCo-style memory queue of CL negatives (sslvit.memory, book chapter 11): the loss against a brute-force
+"""MoCo-style memory queue of CL negatives (sslvit.beyond.memory, book chapter 11): the loss against a brute-force
 definition, exact reproduction without a queue, detached constant entries, FIFO order, determinism, the
 training integration and the command line flag."""
 from __future__ import annotations
@@ -10,8 +10,8 @@ import torch
 
 from sslvit import DataConfig, Run, TrainConfig, train
 from sslvit.cli import main
-from sslvit.memory import RepresentationQueue, cl_loss_with_queue, representation
-from sslvit.objectives import cl_loss, negatives_mask
+from sslvit.beyond.memory import RepresentationQueue, cl_loss_with_queue, representation
+from sslvit.core.objectives import cl_loss, negatives_mask
 
 SMALL = DataConfig(patches=16, clusters=2, global_size=8, local_size=2)
 

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from sslvit.metrics import METRICS, area_attention, attention_distance, fp_correlations, nmi
+from sslvit.core.metrics import METRICS, area_attention, attention_distance, fp_correlations, nmi
 
 
 def test_metric_names():

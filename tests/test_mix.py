@@ -1,4 +1,4 @@
-"""The mixed objective λ·MAE + (1 − λ)·c·CL (sslvit.mix, book chapter 12): exact end points, the gradient
+"""The mixed objective λ·MAE + (1 − λ)·c·CL (sslvit.beyond.mix, book chapter 12): exact end points, the gradient
 against autograd on the reference model, the random streams, validation, the onset criterion and the CLI."""
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import torch
 from helpers import random_correlations, reference_patches
 from sslvit import DataConfig, OneLayerViT, Run, Sample, TrainConfig, q_from_correlations, train
 from sslvit.cli import main
-from sslvit.data import draw_images, draw_mask
-from sslvit.mix import MIX_SCALE, collapse_onset, combine, mix_weights
-from sslvit.objectives import cl_loss_dense, mae_loss_dense
-from sslvit.train import DEFAULTS, _Batch, _loss_and_grads, _Runs, _stream
+from sslvit.core.data import draw_images, draw_mask
+from sslvit.beyond.mix import MIX_SCALE, collapse_onset, combine, mix_weights
+from sslvit.core.objectives import cl_loss_dense, mae_loss_dense
+from sslvit.core.training import DEFAULTS, _Batch, _loss_and_grads, _Runs, _stream
 
 CFG = DataConfig(patches=16, clusters=3, global_size=8, local_size=2)
 TOL = 1e-10

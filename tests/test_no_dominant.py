@@ -1,5 +1,5 @@
 """Layouts without a dominant global area (DataConfig.allow_no_dominant, book chapter 9) and the area-level
-summaries of collapsed attention (sslvit.collapse)."""
+summaries of collapsed attention (sslvit.beyond.collapse)."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ import torch
 
 from sslvit import DataConfig, Run, TrainConfig, information_gap, make_layout, train
 from sslvit.cli import main
-from sslvit.collapse import (cluster_targets, follows_largest_scale, local_coverage, local_share,
+from sslvit.beyond.collapse import (cluster_targets, follows_largest_scale, local_coverage, local_share,
                              per_image_top, pooled_area_mass)
 
 
@@ -102,7 +102,7 @@ def test_cl_on_equal_areas_collapses_onto_one_pattern():
     assert all(bool(torch.isfinite(v).all()) for v in traj.history.values())
     A, B = traj.correlations(0)
     assert float((A - A[:1]).abs().max()) < 1e-10 and float((B - B[:1]).abs().max()) < 1e-10
-    from sslvit.inspect import attention_of
+    from sslvit.core.attention import attention_of
     view = attention_of(traj, 0, batch=32, seed=5)
     for t in cluster_targets(view.mass, view.sample.cluster, 2):
         assert t.share > 0.4

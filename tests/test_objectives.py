@@ -6,7 +6,7 @@ import torch
 
 from helpers import key_area, outputs_from_masses, reference_patches
 from sslvit import DataConfig, make_layout, sample_batch
-from sslvit.objectives import (check_negatives, cl_loss, cl_loss_dense, mae_loss, mae_loss_and_grad, mae_loss_dense,
+from sslvit.core.objectives import (check_negatives, cl_loss, cl_loss_dense, mae_loss, mae_loss_and_grad, mae_loss_dense,
                                negatives_mask, oracle_mass)
 
 

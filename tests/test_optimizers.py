@@ -1,4 +1,4 @@
-"""Helpers of the optimiser comparison (sslvit.optimizers, book chapter 8)."""
+"""Helpers of the optimiser comparison (sslvit.beyond.optimizers, book chapter 8)."""
 from __future__ import annotations
 
 import math
@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from sslvit import DataConfig, Run, TrainConfig, train
-from sslvit.inspect import attention_of
-from sslvit.optimizers import attention_breakdown, pick_step_size
+from sslvit.core.attention import attention_of
+from sslvit.beyond.optimizers import attention_breakdown, pick_step_size
 
 
 def test_pick_step_size_lowest_mean_and_skips_diverged():
@@ -50,7 +50,7 @@ def test_attention_breakdown_sums_to_one_and_matches_train_metrics():
     b = attention_breakdown(view.mass, view.key_area)
     assert sum(b.values()) == pytest.approx(1.0, abs=1e-12)
     assert all(v >= -1e-12 for v in b.values())
-    from sslvit.metrics import area_attention
+    from sslvit.core.metrics import area_attention
     own, glob = area_attention(view.mass[None], view.key_area[None])
     assert b["own"] == pytest.approx(float(own[0]), abs=1e-12) and b["global"] == pytest.approx(float(glob[0]), abs=1e-12)
 

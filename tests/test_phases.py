@@ -1,4 +1,4 @@
-"""Unit tests of sslvit.phases (book chapter 4): phase location on synthetic trajectories, the best oracle."""
+"""Unit tests of sslvit.analysis.phases (book chapter 4): phase location on synthetic trajectories, the best oracle."""
 from __future__ import annotations
 
 import math
@@ -10,8 +10,8 @@ matplotlib.use("Agg")
 import pytest
 import torch
 
-from sslvit.phases import Phases, best_oracle_mass, interval_rates, locate_phases, phases_of
-from sslvit.objectives import mae_loss, oracle_mass
+from sslvit.analysis.phases import Phases, best_oracle_mass, interval_rates, locate_phases, phases_of
+from sslvit.core.objectives import mae_loss, oracle_mass
 
 pytestmark = pytest.mark.filterwarnings("ignore:Sparse:UserWarning")
 
@@ -185,7 +185,7 @@ def small_traj():
 
 
 def test_reconstruction_bounds(small_traj) -> None:
-    from sslvit.phases import reconstruction
+    from sslvit.analysis.phases import reconstruction
 
     rec = reconstruction(small_traj, 1, batch=40, chunk=16)
     assert rec.images == 40
@@ -235,7 +235,7 @@ def test_choose_queries() -> None:
 def test_attention_before_after(small_traj) -> None:
     import matplotlib.pyplot as plt
 
-    from sslvit.inspect import attention_of
+    from sslvit.core.attention import attention_of
     from sslvit.plots.training import attention_before_after, choose_queries
 
     A, B = small_traj.correlations(0)
@@ -254,7 +254,7 @@ def test_attention_before_after(small_traj) -> None:
 
 
 def test_masked_key_attention() -> None:
-    from sslvit.phases import masked_key_attention
+    from sslvit.analysis.phases import masked_key_attention
 
     key_area = torch.tensor([[0, 0, 1, 1, 2, 2]])
     visible = torch.tensor([[True, False, False, False, True, False]])

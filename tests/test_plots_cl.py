@@ -13,9 +13,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from sslvit import DataConfig, Run, TrainConfig, make_layout, train  # noqa: E402
-from sslvit.engine import dense_forward, key_areas  # noqa: E402
-from sslvit.metrics import nmi  # noqa: E402
-from sslvit.objectives import cl_loss  # noqa: E402
+from sslvit.core.engine import dense_forward, key_areas  # noqa: E402
+from sslvit.core.metrics import nmi  # noqa: E402
+from sslvit.core.objectives import cl_loss  # noqa: E402
 from sslvit.plots.cl import (  # noqa: E402
     PATTERNS,
     area_mass,
@@ -76,7 +76,7 @@ def test_area_mass_matches_engine():
 
 
 def test_representation_gives_the_cl_similarity_of_the_objective():
-    """f1·f2 from :func:`representation` is the positive logit of sslvit.objectives.cl_loss (τ = 1)."""
+    """f1·f2 from :func:`representation` is the positive logit of sslvit.core.objectives.cl_loss (τ = 1)."""
     cfg, layout, cluster, key_area, visible, scale = _image()
     attn = pattern_attention(key_area, visible, "own")
     m = area_mass(attn, key_area, visible, cfg.n_areas)

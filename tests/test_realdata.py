@@ -1,10 +1,10 @@
-"""Real-image tokens (sslvit.realdata, chapter 14): patchify round trip, pool, views, bad input."""
+"""Real-image tokens (sslvit.vit.realdata, chapter 14): patchify round trip, pool, views, bad input."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from sslvit.realdata import CropPool, grid_coords, load_photos, patchify, unpatchify
+from sslvit.vit.realdata import CropPool, grid_coords, load_photos, patchify, unpatchify
 
 
 @pytest.fixture(scope="module")

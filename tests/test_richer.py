@@ -1,22 +1,22 @@
-"""The toy data for TinyViT and the area masses of a dense attention map (sslvit.richer, chapter 13)."""
+"""The toy data for TinyViT and the area masses of a dense attention map (sslvit.beyond.richer, chapter 13)."""
 from __future__ import annotations
 
 import pytest
 import torch
 
 from sslvit import DataConfig
-from sslvit.data import dense_patches
-from sslvit.richer import ToyTask, area_masses, toy_attention_report
-from sslvit.vit import TinyViT, ViTConfig
+from sslvit.core.data import dense_patches
+from sslvit.beyond.richer import ToyTask, area_masses, toy_attention_report
+from sslvit.vit.model import TinyViT, ViTConfig
 
 
 def test_tokens_are_the_feature_part_of_the_dense_patches(grid_cfg):
-    """ToyTask tokens equal the feature coordinates (index >= P) of sslvit.data.dense_patches."""
+    """ToyTask tokens equal the feature coordinates (index >= P) of sslvit.core.data.dense_patches."""
     task = ToyTask(grid_cfg, layout_seed=3)
     g = torch.Generator().manual_seed(0)
     tokens, area = task.sample(g, 5)
     g = torch.Generator().manual_seed(0)
-    from sslvit.data import draw_images
+    from sslvit.core.data import draw_images
     cluster, scale = draw_images(grid_cfg, 5, g, torch.float32)
     dense = dense_patches(grid_cfg, task.layout, cluster, scale)
     assert tokens.shape == (5, 16, grid_cfg.clusters * grid_cfg.n_areas)

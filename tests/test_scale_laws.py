@@ -10,9 +10,9 @@ import torch
 
 from helpers import engine_args, random_correlations
 from sslvit import DataConfig, Run, TrainConfig, make_layout, sample_batch, train
-from sslvit import engine
+from sslvit.core import engine
 from sslvit.cli import main
-from sslvit.data import draw_images
+from sslvit.core.data import draw_images
 
 TOL = 1e-10
 BASE = dict(patches=16, clusters=2, global_size=8, local_size=2)

@@ -1,4 +1,4 @@
-"""Tests of sslvit.sweeps (book chapter 6): sizes, the run grid, batching into few train calls, the tidy
+"""Tests of sslvit.analysis.sweeps (book chapter 6): sizes, the run grid, batching into few train calls, the tidy
 table and its summaries, and the phase-diagram plots on a tiny grid (P = 16 and 36, a few steps)."""
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-import sslvit.sweeps as sweeps  # noqa: E402
+import sslvit.analysis.sweeps as sweeps  # noqa: E402
 from sslvit import DataConfig, Run, TrainConfig, train  # noqa: E402
 from sslvit.plots.phase import metric_vs_delta, phase_diagram, phase_heatmap  # noqa: E402
-from sslvit.sweeps import (admissible_global_sizes, aggregate, batch_key, global_sizes_for, group_runs,  # noqa: E402
+from sslvit.analysis.sweeps import (admissible_global_sizes, aggregate, batch_key, global_sizes_for, group_runs,  # noqa: E402
                            own_area_ceiling, pivot, run_sweep, sweep_runs)
 
 TINY = {"mae": {"lr": 300.0, "steps": 4}, "cl": {"lr": 3000.0, "steps": 3}}

@@ -1,4 +1,4 @@
-"""Tests of sslvit.theory (book chapter 3: the information gap at initialisation) and sslvit.plots.gap."""
+"""Tests of sslvit.analysis.theory (book chapter 3: the information gap at initialisation) and sslvit.plots.gap."""
 from __future__ import annotations
 
 import math
@@ -13,8 +13,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 import sslvit  # noqa: E402
-from sslvit import theory  # noqa: E402
-from sslvit.data import make_layout, sample_batch  # noqa: E402
+from sslvit.analysis import theory  # noqa: E402
+from sslvit.core.data import make_layout, sample_batch  # noqa: E402
 from sslvit.plots import gap  # noqa: E402
 
 

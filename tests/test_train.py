@@ -10,10 +10,10 @@ import torch
 from helpers import reference_patches
 from sslvit import (DataConfig, OneLayerViT, Run, Sample, TrainConfig, TrainingDiverged, correlations_from_q,
                     q_from_correlations, train)
-from sslvit.data import draw_images, draw_mask
-from sslvit.metrics import METRICS
-from sslvit.objectives import cl_loss_dense, mae_loss_dense
-from sslvit.train import _stream
+from sslvit.core.data import draw_images, draw_mask
+from sslvit.core.metrics import METRICS
+from sslvit.core.objectives import cl_loss_dense, mae_loss_dense
+from sslvit.core.training import _stream
 
 TOL = 1e-10
 
@@ -66,7 +66,7 @@ def test_batched_equals_separate_runs(objective):
 def test_chunked_training_equals_one_chunk(monkeypatch):
     """Runs processed in several engine calls (one run per chunk, for training and evaluation) give the same
     trajectory as one batched call."""
-    train_module = importlib.import_module("sslvit.train")  # `sslvit.train` the attribute is the function
+    train_module = importlib.import_module("sslvit.core.training")
 
     runs = three_runs("cl")
     together = train(runs, log_every=5)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sslvit.vit import TinyViT, ViTConfig
+from sslvit.vit.model import TinyViT, ViTConfig
 
 
 def _x(b=3, p=16, d=5, seed=0):

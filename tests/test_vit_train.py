@@ -1,4 +1,4 @@
-"""Training TinyViT with MAE and CL (sslvit.vit_train, chapters 13-14): losses, metrics, determinism."""
+"""Training TinyViT with MAE and CL (sslvit.vit.training, chapters 13-14): losses, metrics, determinism."""
 from __future__ import annotations
 
 import math
@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from sslvit.vit import ViTConfig
-from sslvit.vit_train import (ViTTrainConfig, attention_stats, info_nce, mae_loss, train_vit,
+from sslvit.vit.model import ViTConfig
+from sslvit.vit.training import (ViTTrainConfig, attention_stats, info_nce, mae_loss, train_vit,
                               uniform_distance)
 
 

@@ -19,9 +19,9 @@ from typing import Optional, Sequence
 
 import torch
 
-from .data import DataConfig, sizes_from_kappa
-from .metrics import METRICS
-from .train import DEFAULTS, Run, TrainConfig, TrainingDiverged, train
+from sslvit.core.data import DataConfig, sizes_from_kappa
+from sslvit.core.metrics import METRICS
+from sslvit.core.training import DEFAULTS, Run, TrainConfig, TrainingDiverged, train
 
 __all__ = ["main", "build_parser"]
 

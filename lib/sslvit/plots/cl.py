@@ -23,9 +23,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .. import objectives
-from ..data import DataConfig, Layout, as_generator, draw_images, draw_mask
-from ..engine import key_areas
+from sslvit.core import objectives
+from sslvit.core.data import DataConfig, Layout, as_generator, draw_images, draw_mask
+from sslvit.core.engine import key_areas
 
 __all__ = [
     "PATTERNS",

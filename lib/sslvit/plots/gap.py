@@ -3,7 +3,7 @@ ratio against ``P`` on log-log axes, fitted slopes against ``Δ``, where the asy
 ``(κ_s, κ_c)`` plane, and the ratio at a fixed ``P`` against ``Δ``.
 
 Every function takes optional axes, labels them and returns the figure (or the axes) so the chapter can
-``glue`` it. Inputs are :class:`sslvit.theory.RatioFit` objects or plain sequences.
+``glue`` it. Inputs are :class:`sslvit.analysis.theory.RatioFit` objects or plain sequences.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import Normalize
 
-from ..theory import RatioFit
+from sslvit.analysis.theory import RatioFit
 
 __all__ = ["delta_color", "plot_ratio_fits", "plot_rates", "plot_slope_vs_delta", "plot_deviation_map",
            "plot_ratio_vs_delta"]
@@ -41,7 +41,7 @@ def _check_fits(fits: Sequence[RatioFit]) -> None:
         raise ValueError("fits is empty: give at least one RatioFit")
     for f in fits:
         if not isinstance(f, RatioFit):
-            raise TypeError(f"expected sslvit.theory.RatioFit objects, got {type(f).__name__}")
+            raise TypeError(f"expected sslvit.analysis.theory.RatioFit objects, got {type(f).__name__}")
 
 
 def plot_ratio_fits(fits: Sequence[RatioFit], ax: Optional[plt.Axes] = None, title: Optional[str] = None) -> plt.Axes:

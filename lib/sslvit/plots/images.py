@@ -22,7 +22,7 @@ import torch
 from matplotlib import colors as mcolors
 from matplotlib.patches import Patch
 
-from ..data import DataConfig, Layout
+from sslvit.core.data import DataConfig, Layout
 
 __all__ = [
     "GLOBAL_COLOR",
@@ -141,7 +141,7 @@ def image_gallery(cfg: DataConfig, layout: Layout, cluster: Union[torch.Tensor, 
     """A row of images (clean) and, if ``visible`` is given, a second row with the same images masked.
 
     ``cluster`` ``(n,)``, ``scale`` ``(n, N)``, ``visible`` ``(n, P)`` bool (e.g. the fields of a
-    :class:`~sslvit.data.Sample`). Returns the figure, with a legend for the areas and the mask and a grey
+    :class:`~sslvit.core.data.Sample`). Returns the figure, with a legend for the areas and the mask and a grey
     colour bar for the scale.
     """
     cl = _as_numpy(cluster).astype(int).reshape(-1)

@@ -1,6 +1,6 @@
 """The phase diagram of MAE versus CL: heat maps over (information gap Δ, masking probability γ) and a metric
 against Δ with the seeds' spread (book chapter 6, SPEC §5 C9). Input: the tidy rows of
-:func:`sslvit.sweeps.run_sweep`.
+:func:`sslvit.analysis.sweeps.run_sweep`.
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any, Mapping, Optional, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..sweeps import Pivot, pivot
+from sslvit.analysis.sweeps import Pivot, pivot
 from .style import OBJECTIVE_COLORS
 
 __all__ = ["LABELS", "phase_heatmap", "phase_diagram", "metric_vs_delta"]

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from ..phases import Phases, interval_rates
+from sslvit.analysis.phases import Phases, interval_rates
 
 __all__ = ["PHASE_COLORS", "METRIC_LABELS", "plot_seeds", "shade_phases", "plot_phase_panel", "plot_rates_panel",
            "phase_figure", "loss_figure", "choose_queries", "attention_before_after"]
@@ -60,7 +60,7 @@ def shade_phases(ax: plt.Axes, phases: Sequence[Phases], last_step: int, label: 
                  label_y: float = 0.97) -> Optional[float]:
     """Shade Phase I (up to the median boundary over seeds) and Phase II, draw each seed's boundary.
 
-    ``phases``: one :class:`~sslvit.phases.Phases` per seed. Returns the median boundary step (``None`` when
+    ``phases``: one :class:`~sslvit.analysis.phases.Phases` per seed. Returns the median boundary step (``None`` when
     most seeds have no Phase I; then the whole axis is shaded as Phase II, a single phase). With ``label``,
     writes "Phase I" and "Phase II" at height ``label_y`` (axes fraction) when there are two phases.
     """
@@ -118,7 +118,7 @@ def plot_phase_panel(ax: plt.Axes, steps: Sequence[int], history: Mapping[str, t
 def plot_rates_panel(ax: plt.Axes, steps: Sequence[int], fp_own: torch.Tensor, fp_global: torch.Tensor,
                      phases: Optional[Sequence[Phases]] = None, title: Optional[str] = None,
                      label_y: float = 0.1) -> None:
-    """Per-step growth rate of ``fp_own`` and decoupling rate of ``fp_global`` (:func:`sslvit.phases.interval_rates`)
+    """Per-step growth rate of ``fp_own`` and decoupling rate of ``fp_global`` (:func:`sslvit.analysis.phases.interval_rates`)
     on log-log axes, at the geometric middle of each logged interval; ``fp_own``, ``fp_global`` ``(T, S)``.
     Phase I is where the decoupling curve lies above the growth curve. Non-positive rates are not drawn.
     ``label_y``: height of the phase labels (axes fraction)."""
@@ -261,7 +261,7 @@ def attention_before_after(maps: Sequence[tuple[str, object, object]], image: in
     """Attention maps at initialisation and after training, two rows per configuration.
 
     ``maps``: ``(label, init_view, trained_view)`` per configuration, where the views are
-    :class:`sslvit.inspect.AttentionView` of the same images (same ``seed`` and ``batch``). ``image``: which
+    :class:`sslvit.core.attention.AttentionView` of the same images (same ``seed`` and ``batch``). ``image``: which
     image of the views to draw. ``queries``: query positions (default: :func:`choose_queries` on the image of
     each configuration). Uses :func:`sslvit.plots.attention.attention_grid`, then puts both rows of a
     configuration on one colour scale (0 to the largest weight of the trained map), so that the uniform

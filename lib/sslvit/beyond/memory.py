@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from .objectives import cl_loss, in_batch_logits, representation
+from sslvit.core.objectives import cl_loss, in_batch_logits, representation
 
 __all__ = ["RepresentationQueue", "representation", "cl_loss_with_queue", "check_queue_length"]
 
@@ -99,13 +99,13 @@ def cl_loss_with_queue(
     queue_cluster: Optional[torch.Tensor] = None,
     queue_valid: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
-    """InfoNCE per run ``(R,)`` with the in-batch negatives of :func:`sslvit.objectives.cl_loss` plus the
+    """InfoNCE per run ``(R,)`` with the in-batch negatives of :func:`sslvit.core.objectives.cl_loss` plus the
     valid entries of a memory queue as extra negatives.
 
     ``mass1``, ``mass2`` ``(R, Bt, N, P)``; ``scale`` ``(R, Bt, N)``; ``cluster`` ``(R, Bt)``; ``allowed``
     ``(R, Bt, Bt)``; ``queue_rep`` ``(R, L, N)``, ``queue_cluster`` ``(R, L)``, ``queue_valid`` ``(R, L)``
     bool (all three or none). Queue entries are constants: no gradient flows into them. Without a queue
-    this is exactly :func:`sslvit.objectives.cl_loss`.
+    this is exactly :func:`sslvit.core.objectives.cl_loss`.
     """
     given = [x is not None for x in (queue_rep, queue_cluster, queue_valid)]
     if not any(given):

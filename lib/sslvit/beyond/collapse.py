@@ -14,7 +14,7 @@ representation, up to the scale ``z_j``). From it:
 * :func:`local_coverage`: per cluster, how many local areas are the top area of at least a given fraction of
   that cluster's images.
 
-Shapes: ``mass`` ``(Bt, N, P)`` as in :class:`sslvit.inspect.AttentionView`; ``cluster`` ``(Bt,)``;
+Shapes: ``mass`` ``(Bt, N, P)`` as in :class:`sslvit.core.attention.AttentionView`; ``cluster`` ``(Bt,)``;
 ``scale`` ``(Bt, N)``.
 """
 from __future__ import annotations

@@ -147,7 +147,7 @@ def best_oracle_mass(visible: torch.Tensor, key_area: torch.Tensor, n_areas: int
     ``visible`` ``(R, Bt, P)`` bool, ``key_area`` ``(R, Bt, P)`` long (area of every position), ``n_areas``
     ``N``. A query with a visible patch in its own area puts all its mass there (exact reconstruction, loss
     0); a query whose own area is fully masked puts all its mass on masked keys (output 0, loss ``z_*²/2``),
-    so its mass on visible patches is 0. Same layout as :func:`sslvit.objectives.oracle_mass`.
+    so its mass on visible patches is 0. Same layout as :func:`sslvit.core.objectives.oracle_mass`.
     """
     if visible.shape != key_area.shape or visible.ndim != 3:
         raise ValueError(f"visible and key_area must both be (R, Bt, P), got {tuple(visible.shape)} and "
@@ -182,9 +182,9 @@ def reconstruction(traj: "object", run: int = 0, batch: int = 256, seed: int = 2
     fresh images drawn with the run's masking law from ``seed`` (evaluated ``chunk`` images at a time with the
     dense engine, in the dtype of the correlations).
     """
-    from . import engine
-    from .data import sample_batch
-    from .objectives import mae_loss, oracle_mass
+    from sslvit.core import engine
+    from sslvit.core.data import sample_batch
+    from sslvit.core.objectives import mae_loss, oracle_mass
 
     if not 0 <= run < len(traj.runs):  # type: ignore[attr-defined]
         raise ValueError(f"run={run} is not allowed: the trajectory has runs 0..{len(traj.runs) - 1}")  # type: ignore[attr-defined]
@@ -219,7 +219,7 @@ def masked_key_attention(attn: torch.Tensor, key_area: torch.Tensor, visible: to
                          ) -> tuple[float, float, int]:
     """Where the local queries whose own area is fully masked attend.
 
-    ``attn`` ``(Bt, P, P)`` (rows: queries, e.g. :class:`sslvit.inspect.AttentionView` ``.attn``),
+    ``attn`` ``(Bt, P, P)`` (rows: queries, e.g. :class:`sslvit.core.attention.AttentionView` ``.attn``),
     ``key_area`` ``(Bt, P)``, ``visible`` ``(Bt, P)`` bool. Over those queries, returns the mean attention
     on **masked** keys (which carry the value 0), the mean attention on the masked keys **of the query's own
     area** (a part of the former), and the number of such queries. The best attention

@@ -29,8 +29,8 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
-from .data import DataConfig, information_gap
-from .train import OBJECTIVES, SHARED_DATA, SHARED_TRAIN, Run, TrainConfig, Trajectory, train
+from sslvit.core.data import DataConfig, information_gap
+from sslvit.core.training import OBJECTIVES, SHARED_DATA, SHARED_TRAIN, Run, TrainConfig, Trajectory, train
 
 __all__ = [
     "admissible_global_sizes",
@@ -70,7 +70,7 @@ def own_area_ceiling(mask_prob: float, local_size: int) -> float:
 
 def admissible_global_sizes(patches: int, local_size: int, layout: str = "grid",
                             grid_shape: Optional[tuple[int, int]] = None) -> list[tuple[int, float]]:
-    """Every global-area size ``C_s`` allowed by :class:`~sslvit.data.DataConfig` with at least one local area,
+    """Every global-area size ``C_s`` allowed by :class:`~sslvit.core.data.DataConfig` with at least one local area,
     with its information gap: a list of ``(C_s, Δ)`` sorted by ``C_s`` (hence by ``Δ``).
 
     ``C_c < C_s < P`` and ``P − C_s`` a multiple of ``C_c`` (the areas tile the positions); for
@@ -189,7 +189,7 @@ class SweepResult:
     where: list[tuple[int, int]]
 
     def trajectory(self, index: int) -> tuple[Trajectory, int]:
-        """``(trajectory, r)`` of run ``index``, e.g. for :func:`sslvit.inspect.attention_of`."""
+        """``(trajectory, r)`` of run ``index``, e.g. for :func:`sslvit.core.attention.attention_of`."""
         if not 0 <= index < len(self.runs):
             raise ValueError(f"index={index} is not allowed: the sweep has runs 0..{len(self.runs) - 1}")
         call, r = self.where[index]

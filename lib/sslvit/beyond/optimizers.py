@@ -45,7 +45,7 @@ def attention_breakdown(mass: torch.Tensor, key_area: torch.Tensor) -> dict[str,
     """Mean split of the attention of local queries into four parts that sum to 1.
 
     ``mass`` ``(Bt, N, P)``: attention of query ``p`` on the visible patches of area ``j`` (e.g.
-    :class:`sslvit.inspect.AttentionView` ``.mass``); ``key_area`` ``(Bt, P)``: area of every position (0 =
+    :class:`sslvit.core.attention.AttentionView` ``.mass``); ``key_area`` ``(Bt, P)``: area of every position (0 =
     global). Returns the means over images and local queries of the mass on the ``global`` area, on the
     query's ``own`` area, on the ``other_local`` areas, and on ``masked`` keys (the rest, value 0).
     """

@@ -6,9 +6,9 @@ from typing import Optional
 
 import torch
 
-from . import engine
-from .data import Layout, Sample, sample_batch
-from .train import Trajectory
+from sslvit.core import engine
+from sslvit.core.data import Layout, Sample, sample_batch
+from sslvit.core.training import Trajectory
 
 __all__ = ["AttentionView", "attention_of"]
 

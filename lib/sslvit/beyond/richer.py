@@ -17,15 +17,15 @@ from typing import Optional
 
 import torch
 
-from .data import DataConfig, Layout, draw_images, draw_mask, make_layout
-from .metrics import attention_distance, nmi
-from .vit import TinyViT
+from sslvit.core.data import DataConfig, Layout, draw_images, draw_mask, make_layout
+from sslvit.core.metrics import attention_distance, nmi
+from sslvit.vit.model import TinyViT
 
 __all__ = ["ToyTask", "area_masses", "toy_attention_report"]
 
 
 class ToyTask:
-    """SPEC §1 images as ``(n, P, K N)`` token tensors for :func:`sslvit.vit_train.train_vit`.
+    """SPEC §1 images as ``(n, P, K N)`` token tensors for :func:`sslvit.vit.training.train_vit`.
 
     ``cfg``: the data configuration; ``layout_seed``: seed of the layout (which positions form which area in each
     cluster). Attributes ``patches`` (``P``), ``in_dim`` (``K N``), ``layout``.

@@ -2,8 +2,8 @@
 
 Three perturbations of SPEC §1, each with a level (0 = the paper's data model):
 
-* ``overlap`` ``ρ`` and ``noise`` ``σ`` (:mod:`sslvit.fullq`, trained by autograd on the full ``Q``),
-* scale laws ``sign``, ``lognormal``, ``pareto`` (:class:`~sslvit.data.DataConfig` ``scale_law``; the reduced
+* ``overlap`` ``ρ`` and ``noise`` ``σ`` (:mod:`sslvit.beyond.fullq`, trained by autograd on the full ``Q``),
+* scale laws ``sign``, ``lognormal``, ``pareto`` (:class:`~sslvit.core.data.DataConfig` ``scale_law``; the reduced
   engine is exact for any scales, so these run in :func:`sslvit.train`).
 
 A **conclusion** is an effect size computed per run from its logged metrics (:data:`EFFECTS`); it **breaks**
@@ -18,9 +18,9 @@ from typing import Callable, Optional, Sequence, Union
 
 import torch
 
-from .data import DataConfig
-from .fullq import Perturbation, train_fullq
-from .train import Run, TrainConfig, TrainingDiverged, train
+from sslvit.core.data import DataConfig
+from sslvit.beyond.fullq import Perturbation, train_fullq
+from sslvit.core.training import Run, TrainConfig, TrainingDiverged, train
 
 __all__ = ["SweepResult", "EFFECTS", "effect", "break_level", "exceed_level", "feature_sweep", "scale_sweep", "train_tolerant"]
 
@@ -115,7 +115,7 @@ _BAD_RUNS = re.compile(r"run\(s\) \[([0-9, ]+)\]")
 
 def train_tolerant(runs: Sequence[Run], trainer: Callable[..., object], extra: Optional[Sequence[object]] = None,
                    **kwargs: object) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]:
-    """Train ``runs`` with ``trainer`` (:func:`sslvit.train` or :func:`sslvit.fullq.train_fullq`); when some
+    """Train ``runs`` with ``trainer`` (:func:`sslvit.train` or :func:`sslvit.beyond.fullq.train_fullq`); when some
     runs diverge, drop them and train the others again. ``extra``: per-run second argument of the trainer
     (the perturbations of ``train_fullq``).
 
@@ -158,7 +158,7 @@ def _result(kind: str, objective: str, levels: list[float], seeds: list[int], in
 
 def feature_sweep(data: DataConfig, train_cfg: TrainConfig, overlaps: Sequence[float], noises: Sequence[float],
                   seeds: Sequence[int], *, dtype: torch.dtype = torch.float64) -> dict[str, SweepResult]:
-    """Overlap and noise sweeps in one :func:`~sslvit.fullq.train_fullq` call.
+    """Overlap and noise sweeps in one :func:`~sslvit.beyond.fullq.train_fullq` call.
 
     Level 0 (``ρ = 0, σ = 0``) is trained once per seed and shared by both results. ``overlaps`` and
     ``noises`` must start with 0. Returns ``{"overlap": ..., "noise": ...}``.

@@ -1,14 +1,14 @@
 """The full-``Q`` model on perturbed features, trained by autograd, many runs at once (book chapter 10).
 
 Beyond the paper: the reduction of the one-layer ViT to its attention correlations ``(A, B)``
-(:mod:`sslvit.engine`) needs features and position embeddings to be one orthonormal set and patches to be
+(:mod:`sslvit.core.engine`) needs features and position embeddings to be one orthonormal set and patches to be
 exactly ``z v``. This module drops both assumptions and trains the query rows of ``Q`` directly.
 
 **Token space.** Dimension ``D = P + K N + 1``. Position ``p`` is basis vector ``p`` (as in
-:mod:`sslvit.data`); the last basis vector ``s`` is a direction shared by all features.
+:mod:`sslvit.core.data`); the last basis vector ``s`` is a direction shared by all features.
 
 **Features with overlap ρ** (:func:`feature_vectors`): ``v_{k,j} = √(1−ρ) u_{k,j} + √ρ s`` with
-``u_{k,j}`` the basis vector ``P + k N + j`` of :mod:`sslvit.data`. Every feature has unit norm, every pair of
+``u_{k,j}`` the basis vector ``P + k N + j`` of :mod:`sslvit.core.data`. Every feature has unit norm, every pair of
 distinct features (same or different cluster) has inner product exactly ``ρ``, features stay orthogonal to
 the position embeddings, and ``ρ = 0`` gives back the orthonormal features of SPEC §1.
 
@@ -36,12 +36,12 @@ from typing import Optional, Sequence, Union
 
 import torch
 
-from .data import DataConfig, Layout
-from .engine import key_areas
-from .metrics import area_attention, attention_distance, fp_correlations, nmi
-from .objectives import negatives_mask
-from .perf import keep_large_allocations
-from .train import Run, TrainingDiverged, _Batch, _Runs, _stream
+from sslvit.core.data import DataConfig, Layout
+from sslvit.core.engine import key_areas
+from sslvit.core.metrics import area_attention, attention_distance, fp_correlations, nmi
+from sslvit.core.objectives import negatives_mask
+from sslvit.core.perf import keep_large_allocations
+from sslvit.core.training import Run, TrainingDiverged, _Batch, _Runs, _stream
 
 __all__ = [
     "Perturbation",
@@ -255,7 +255,7 @@ def train_fullq(
         raise ValueError(f"got {len(perturbations)} perturbations for {len(runs)} runs: give one per run or one for all")
     for p in perturbations:
         if not isinstance(p, Perturbation):
-            raise TypeError(f"expected sslvit.fullq.Perturbation objects, got {type(p).__name__}")
+            raise TypeError(f"expected sslvit.beyond.fullq.Perturbation objects, got {type(p).__name__}")
     if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 1:
         raise _fail("log_every", log_every, "a positive integer")
     keep_large_allocations()

@@ -51,7 +51,7 @@ def validate_mix(cfg: object) -> None:
     positive and finite; ``cl_mask_prob`` defaults to :data:`CL_MASK_PROB`; at least 2 images per step (the CL
     term needs a negative pool). For the pure objectives ``mix`` and ``cl_mask_prob`` must stay ``None``.
     """
-    from .data import check_mask_prob
+    from sslvit.core.data import check_mask_prob
 
     objective = getattr(cfg, "objective")
     lam, scale, gamma_cl = getattr(cfg, "mix"), getattr(cfg, "mix_scale"), getattr(cfg, "cl_mask_prob")

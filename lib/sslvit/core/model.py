@@ -7,7 +7,7 @@ position ``p`` is its position embedding, so with one trainable matrix ``Q ∈ R
     F_p        = Σ_q attn[p, q] x̃_q               # value = identity on content
 
 This module is the reference: every entry of ``Q`` is a parameter and autograd differentiates it. The fast
-engine (:mod:`sslvit.engine`) trains the same model on the only entries of ``Q`` that gradient descent ever
+engine (:mod:`sslvit.core.engine`) trains the same model on the only entries of ``Q`` that gradient descent ever
 moves, the attention correlations ``A`` (FP) and ``B`` (PP); :func:`correlations_from_q` reads them off.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .data import DataConfig
+from sslvit.core.data import DataConfig
 
 __all__ = ["OneLayerViT", "correlations_from_q", "q_from_correlations"]
 

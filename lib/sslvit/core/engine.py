@@ -9,7 +9,7 @@ and the output ``F_p`` has coordinate ``m[j, p] · z_j`` on the feature ``v_{k,j
 ``m[j, p] = Σ_{q visible in area j} attn[p, q]`` is the attention that query ``p`` puts on the visible
 patches of area ``j``. Both objectives see the model only through ``m``. One training step is:
 correlations → area masses (a forward function), the objective's gradient with respect to ``m``
-(:mod:`sslvit.objectives`), and the exact gradient back to ``A`` and ``B`` written out by hand (a backward
+(:mod:`sslvit.core.objectives`), and the exact gradient back to ``A`` and ``B`` written out by hand (a backward
 function). Two implementations of the same mathematics:
 
 * **dense** (:func:`dense_forward`, :func:`dense_backward`): builds the ``P × P`` attention of every image.

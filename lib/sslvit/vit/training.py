@@ -13,9 +13,9 @@
 A *task* is any object with attributes ``patches`` and ``in_dim`` and two methods drawing from a
 ``torch.Generator``: ``batch(g, n) → (n, P, in_dim)`` (clean tokens, the MAE input and target) and
 ``views(g, n) → ((n, P, in_dim), (n, P, in_dim))`` (two views of the same images, the CL input);
-:class:`sslvit.realdata.CropPool` is one.
+:class:`sslvit.vit.realdata.CropPool` is one.
 
-Metrics (SPEC §4, :mod:`sslvit.metrics`) per layer and head: :func:`attention_stats` returns the NMI and the
+Metrics (SPEC §4, :mod:`sslvit.core.metrics`) per layer and head: :func:`attention_stats` returns the NMI and the
 attention distance of every head, evaluated on clean, unmasked images unless a mask is given.
 """
 from __future__ import annotations
@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .metrics import attention_distance, nmi
-from .vit import TinyViT, ViTConfig
+from sslvit.core.metrics import attention_distance, nmi
+from sslvit.vit.model import TinyViT, ViTConfig
 
 __all__ = [
     "Task",
@@ -220,7 +220,7 @@ def train_vit(task: Task, vit: ViTConfig, cfg: ViTTrainConfig) -> ViTRun:
 
 def attention_maps(model: TinyViT, tokens: torch.Tensor, visible: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Attention of every layer and head on ``tokens`` ``(B, P, D)``: ``(L, H, B, P, P)`` float64 (the layout
-    :func:`sslvit.metrics.nmi` reads: the image axis just before the two ``P`` axes)."""
+    :func:`sslvit.core.metrics.nmi` reads: the image axis just before the two ``P`` axes)."""
     with torch.no_grad():
         attn = model(tokens.float(), visible).attn                          # (L, B, H, P, P)
     return attn.transpose(1, 2).double()

@@ -1,6 +1,6 @@
 """A small standard Vision Transformer (book chapters 13 and 14, "beyond the paper").
 
-The paper's model (SPEC §2, :mod:`sslvit.model`) has one attention layer whose queries are position
+The paper's model (SPEC §2, :mod:`sslvit.core.model`) has one attention layer whose queries are position
 embeddings only and whose values are the identity on content. :class:`TinyViT` is the ordinary architecture
 the paper's motivation is about: a linear patch embedding, learned position embeddings, ``depth`` pre-LayerNorm
 blocks of multi-head attention with **separate** ``W_Q, W_K, W_V`` (and an output projection ``W_O``), an

@@ -1,6 +1,6 @@
 """Training: gradient descent (or Adam) on the attention correlations, many runs at once (SPEC §3, §4).
 
-A :class:`Run` is one configuration: a :class:`~sslvit.data.DataConfig` and a :class:`TrainConfig`.
+A :class:`Run` is one configuration: a :class:`~sslvit.core.data.DataConfig` and a :class:`TrainConfig`.
 :func:`train` trains a list of runs as **one batched computation** (every tensor has a leading run axis)
 and returns a :class:`Trajectory`: the SPEC §4 metrics at every logged step and the final ``A``, ``B``.
 
@@ -20,13 +20,13 @@ from typing import Optional, Sequence, Union
 
 import torch
 
-from . import engine
-from .perf import keep_large_allocations
-from .data import DataConfig, Layout, check_mask_prob, draw_images, draw_mask, make_layout
-from .metrics import area_attention, attention_distance, fp_correlations, nmi
-from .objectives import check_negatives, cl_loss, mae_loss, mae_loss_and_grad, negatives_mask, oracle_mass
-from .memory import RepresentationQueue, check_queue_length, cl_loss_with_queue, representation
-from .mix import MIX_SCALE, combine, validate_mix
+from sslvit.core import engine
+from sslvit.core.perf import keep_large_allocations
+from sslvit.core.data import DataConfig, Layout, check_mask_prob, draw_images, draw_mask, make_layout
+from sslvit.core.metrics import area_attention, attention_distance, fp_correlations, nmi
+from sslvit.core.objectives import check_negatives, cl_loss, mae_loss, mae_loss_and_grad, negatives_mask, oracle_mass
+from sslvit.beyond.memory import RepresentationQueue, check_queue_length, cl_loss_with_queue, representation
+from sslvit.beyond.mix import MIX_SCALE, combine, validate_mix
 
 __all__ = ["TrainConfig", "Run", "Trajectory", "TrainingDiverged", "train", "evaluate", "DEFAULTS"]
 
@@ -36,7 +36,7 @@ OPTIMIZERS = ("gd", "adam")
 DEFAULTS = {
     "mae": {"mask_prob": 0.5, "lr": 1e3, "steps": 300},
     "cl": {"mask_prob": 0.3, "lr": 2e4, "steps": 500},
-    "mix": {"mask_prob": 0.5, "lr": 1e3, "steps": 300},  # chapter 12: lambda*MAE + (1-lambda)*c*CL, sslvit.mix
+    "mix": {"mask_prob": 0.5, "lr": 1e3, "steps": 300},  # chapter 12: lambda*MAE + (1-lambda)*c*CL, sslvit.beyond.mix
 }
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
@@ -67,8 +67,8 @@ class TrainConfig:
     ``"adam"``. seed: the run's seed. population: if set, one fixed sample of this many images is drawn once
     and used at every step (population gradient descent) instead of fresh batches.
     queue: CL only (book chapter 11, beyond the paper): length of a MoCo-style FIFO memory queue of past
-    second-view representations (detached) used as extra negatives (:mod:`sslvit.memory`); 0 = none.
-    mix, mix_scale, cl_mask_prob: ``objective="mix"`` only (book chapter 12, beyond the paper, :mod:`sslvit.mix`):
+    second-view representations (detached) used as extra negatives (:mod:`sslvit.beyond.memory`); 0 = none.
+    mix, mix_scale, cl_mask_prob: ``objective="mix"`` only (book chapter 12, beyond the paper, :mod:`sslvit.beyond.mix`):
     the loss ``mix·MAE + (1 − mix)·mix_scale·CL``, MAE on one view masked with ``mask_prob``, CL on two more
     views masked with ``cl_mask_prob`` (default 0.3); ``mix`` (λ, default 0.5) may differ between runs of a call.
     init_std: standard deviation of a random initialisation ``A, B ~ init_std · N(0, 1)`` drawn from the run's own
@@ -185,7 +185,7 @@ class Trajectory:
 
         Metrics that do not apply to the run are ``None``.
         """
-        from .metrics import METRICS
+        from sslvit.core.metrics import METRICS
 
         def row(t: int) -> dict:
             return {name: (float(self.history[name][t, r]) if name in self.history else None) for name in METRICS}
@@ -399,7 +399,7 @@ def train(
     always added. eval_batch: images in the fixed evaluation batch (default ``batch_size``), drawn once per
     run from its own evaluation stream with the run's masking law. dtype: ``torch.float64`` for comparisons,
     ``torch.float32`` for speed. progress: show a tqdm bar (default: only when stderr is a terminal).
-    method: ``"fast"`` (factorised softmax, :func:`sslvit.engine.fast_forward`) or ``"dense"`` (the
+    method: ``"fast"`` (factorised softmax, :func:`sslvit.core.engine.fast_forward`) or ``"dense"`` (the
     ``P × P`` attention of every image); both compute the same gradients.
 
     Raises :class:`TrainingDiverged` (with the step and a hint) if a loss or gradient stops being finite.

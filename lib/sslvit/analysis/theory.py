@@ -16,7 +16,7 @@ masked, so its own area has ``C_c − 1`` candidates) and the scales independent
 expectations are exact polynomials in their moments (:func:`init_rates`). :func:`init_rates_mc` estimates
 the same numbers by Monte Carlo (with standard errors), :func:`query_gradients` /
 :func:`query_fp_gradient` give the per-image closed form, and :func:`closed_form_fp_gradients`,
-:func:`mae_fp_gradient` check it against autograd on the real model (:class:`sslvit.model.OneLayerViT`).
+:func:`mae_fp_gradient` check it against autograd on the real model (:class:`sslvit.core.model.OneLayerViT`).
 :func:`fit_ratio` fits the log-log slope of the ratio, :func:`ratio_expansion` gives its first-order
 finite-``P`` corrections, and :func:`first_step_mc` predicts the first gradient step of MAE training
 (the change of the ``fp_global`` and ``fp_own`` metrics), to compare with :func:`sslvit.train`.
@@ -29,7 +29,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from .data import DataConfig, Layout, Sample, check_mask_prob, information_gap, sizes_from_kappa
+from sslvit.core.data import DataConfig, Layout, Sample, check_mask_prob, information_gap, sizes_from_kappa
 
 __all__ = ["Rates", "RatioFit", "FirstStep", "uniform_moment", "binomial_moments", "init_rates", "init_rates_mc",
            "query_gradients", "query_fp_gradient", "rate_slope", "fit_ratio", "slope_deviation_map",
@@ -61,7 +61,7 @@ class Rates:
 
     @property
     def delta(self) -> float:
-        """Information gap of the integer sizes (:func:`sslvit.data.information_gap`)."""
+        """Information gap of the integer sizes (:func:`sslvit.core.data.information_gap`)."""
         return information_gap(self.patches, self.global_size, self.local_size)
 
 
@@ -231,7 +231,7 @@ class RatioFit:
     """Least-squares fit ``log ratio ≈ intercept + slope · log P`` for one ``(κ_s, κ_c)``.
 
     ``delta`` is the nominal gap ``2κ_s − κ_c − 1``; ``rates`` holds the exact rates at every ``P`` (sizes
-    from :func:`sslvit.data.sizes_from_kappa`).
+    from :func:`sslvit.core.data.sizes_from_kappa`).
     """
 
     kappa_s: float
@@ -381,16 +381,16 @@ def closed_form_fp_gradients(cfg: DataConfig, layout: Layout, sample: Sample) ->
 def mae_fp_gradient(cfg: DataConfig, layout: Layout, sample: Sample, method: str = "closed") -> torch.Tensor:
     """Gradient of the batch MAE loss (SPEC §3) with respect to ``A`` at ``Q = 0``: ``(P, K, N)``.
 
-    ``method="autograd"``: build the dense patches, run :class:`sslvit.model.OneLayerViT` (``Q = 0``), take
-    :func:`sslvit.objectives.mae_loss_dense` and read ``A``'s rows off ``Q.grad``.
+    ``method="autograd"``: build the dense patches, run :class:`sslvit.core.model.OneLayerViT` (``Q = 0``), take
+    :func:`sslvit.core.objectives.mae_loss_dense` and read ``A``'s rows off ``Q.grad``.
     ``method="closed"``: ``(1/B) Σ_b [c_b = k] · closed_form_b[p] / |M_b|`` from
     :func:`closed_form_fp_gradients` (the per-image weight ``1/(2|M_b|)`` of the loss and the batch mean).
     Works in the sample's dtype (use float64 to compare).
     """
     if method == "autograd":
-        from .data import dense_patches
-        from .model import OneLayerViT, correlations_from_q
-        from .objectives import mae_loss_dense
+        from sslvit.core.data import dense_patches
+        from sslvit.core.model import OneLayerViT, correlations_from_q
+        from sslvit.core.objectives import mae_loss_dense
 
         model = OneLayerViT(cfg, dtype=sample.scale.dtype)
         X = dense_patches(cfg, layout, sample.cluster, sample.scale)
