@@ -42,6 +42,7 @@ from sslvit.core.metrics import area_attention, attention_distance, fp_correlati
 from sslvit.core.objectives import negatives_mask
 from sslvit.core.perf import keep_large_allocations
 from sslvit.core.training import Run, TrainingDiverged, _Batch, _Runs, _stream
+from sslvit.core.validation import not_allowed
 
 __all__ = [
     "Perturbation",
@@ -59,9 +60,6 @@ NOISE_TRAIN_STREAM = 3
 NOISE_EVAL_STREAM = 4
 
 
-def _fail(name: str, value: object, allowed: str) -> ValueError:
-    return ValueError(f"{name}={value!r} is not allowed: {allowed}")
-
 
 @dataclass(frozen=True)
 class Perturbation:
@@ -75,11 +73,11 @@ class Perturbation:
         for name in ("overlap", "noise"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise _fail(name, value, "a finite number")
+                raise not_allowed(name, value, "a finite number")
         if not 0.0 <= self.overlap < 1.0:
-            raise _fail("overlap", self.overlap, "a pairwise feature overlap rho in [0, 1)")
+            raise not_allowed("overlap", self.overlap, "a pairwise feature overlap rho in [0, 1)")
         if self.noise < 0.0:
-            raise _fail("noise", self.noise, "a noise level sigma >= 0")
+            raise not_allowed("noise", self.noise, "a noise level sigma >= 0")
 
 
 def token_dim(cfg: DataConfig) -> int:
@@ -95,7 +93,7 @@ def feature_vectors(cfg: DataConfig, overlap: Union[float, torch.Tensor], dtype:
     """
     rho = torch.as_tensor(overlap, dtype=torch.float64)
     if bool(((rho < 0) | (rho >= 1)).any()):
-        raise _fail("overlap", overlap, "values in [0, 1)")
+        raise not_allowed("overlap", overlap, "values in [0, 1)")
     P, K, N, D = cfg.patches, cfg.clusters, cfg.n_areas, token_dim(cfg)
     U = torch.zeros(K, N, D, dtype=torch.float64)
     U.view(K * N, D)[torch.arange(K * N), P + torch.arange(K * N)] = 1.0
@@ -257,7 +255,7 @@ def train_fullq(
         if not isinstance(p, Perturbation):
             raise TypeError(f"expected sslvit.beyond.fullq.Perturbation objects, got {type(p).__name__}")
     if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 1:
-        raise _fail("log_every", log_every, "a positive integer")
+        raise not_allowed("log_every", log_every, "a positive integer")
     keep_large_allocations()
     state = _Runs(runs, dtype, "cpu")
     for i, r in enumerate(state.runs):
@@ -275,7 +273,7 @@ def train_fullq(
     R, P, D = len(runs), state.P, token_dim(cfg0)
     eval_size = eval_batch if eval_batch is not None else tcfg.batch_size
     if isinstance(eval_size, bool) or not isinstance(eval_size, int) or eval_size < (2 if state.objective == "cl" else 1):
-        raise _fail("eval_batch", eval_batch, "a positive integer (at least 2 for CL)")
+        raise not_allowed("eval_batch", eval_batch, "a positive integer (at least 2 for CL)")
     eval_allowed = negatives_mask(torch.tensor([min(r.train.negatives, eval_size - 1) for r in state.runs]),  # type: ignore[type-var]
                                   eval_size)
     V = feature_vectors(cfg0, torch.tensor([p.overlap for p in perturbations]), dtype)  # (R, K, N, D)

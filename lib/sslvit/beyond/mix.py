@@ -32,6 +32,8 @@ from typing import Optional, Sequence
 
 import torch
 
+from sslvit.core.validation import not_allowed
+
 __all__ = ["MIX_SCALE", "CL_MASK_PROB", "validate_mix", "mix_weights", "combine", "collapse_onset"]
 
 #: default ``c``: SPEC §3's CL step size over its MAE step size (2e4 / 1e3)
@@ -39,9 +41,6 @@ MIX_SCALE = 20.0
 #: default ``γ_cl`` of the two CL views (SPEC §3's CL default)
 CL_MASK_PROB = 0.3
 
-
-def _fail(name: str, value: object, allowed: str) -> ValueError:
-    return ValueError(f"{name}={value!r} is not allowed: {allowed}")
 
 
 def validate_mix(cfg: object) -> None:
@@ -57,22 +56,22 @@ def validate_mix(cfg: object) -> None:
     lam, scale, gamma_cl = getattr(cfg, "mix"), getattr(cfg, "mix_scale"), getattr(cfg, "cl_mask_prob")
     if objective != "mix":
         if lam is not None:
-            raise _fail("mix", lam, "a mixing weight needs objective='mix' (leave mix=None)")
+            raise not_allowed("mix", lam, "a mixing weight needs objective='mix' (leave mix=None)")
         if gamma_cl is not None:
-            raise _fail("cl_mask_prob", gamma_cl, "the CL views' masking probability needs objective='mix'")
+            raise not_allowed("cl_mask_prob", gamma_cl, "the CL views' masking probability needs objective='mix'")
         return
     if lam is None:
         lam = 0.5
         object.__setattr__(cfg, "mix", lam)
     if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0.0 <= float(lam) <= 1.0:
-        raise _fail("mix", lam, "the weight λ of the MAE term, a number in [0, 1]")
+        raise not_allowed("mix", lam, "the weight λ of the MAE term, a number in [0, 1]")
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (math.isfinite(scale) and scale > 0):
-        raise _fail("mix_scale", scale, "c > 0, the factor of the CL term (default 20 = 2e4 / 1e3)")
+        raise not_allowed("mix_scale", scale, "c > 0, the factor of the CL term (default 20 = 2e4 / 1e3)")
     if gamma_cl is None:
         object.__setattr__(cfg, "cl_mask_prob", CL_MASK_PROB)
     check_mask_prob(getattr(cfg, "cl_mask_prob"))
     if getattr(cfg, "images_per_step") < 2:
-        raise _fail("batch_size", getattr(cfg, "batch_size"), "at least 2 images per step for objective='mix' "
+        raise not_allowed("batch_size", getattr(cfg, "batch_size"), "at least 2 images per step for objective='mix' "
                     "(the CL term needs negatives)")
 
 

@@ -20,6 +20,8 @@ from typing import Optional, Union
 
 import torch
 
+from sslvit.core.validation import not_allowed
+
 __all__ = [
     "DataConfig",
     "Layout",
@@ -36,9 +38,6 @@ LAYOUTS = ("random", "grid")
 GLOBAL = 0  #: index of the global area in every cluster
 
 
-def _fail(name: str, value: object, allowed: str) -> ValueError:
-    return ValueError(f"{name}={value!r} is not allowed: {allowed}")
-
 
 def information_gap(patches: int, global_size: int, local_size: int, strict: bool = True) -> float:
     """Information gap ``Δ = 2 κ_s − κ_c − 1`` with ``κ = log(size) / log(P)`` (SPEC §1, reconstructed).
@@ -48,7 +47,7 @@ def information_gap(patches: int, global_size: int, local_size: int, strict: boo
     ``local_size >= global_size`` and returns the same formula, which can then fall to ``−1`` and below.
     """
     if patches < 2:
-        raise _fail("patches", patches, "need at least 2 patches")
+        raise not_allowed("patches", patches, "need at least 2 patches")
     if not strict:
         if not (0 < local_size <= patches and 0 < global_size <= patches):
             raise ValueError(f"need 0 < local_size <= patches and 0 < global_size <= patches, got "
@@ -122,22 +121,22 @@ class DataConfig:
         for name in ("patches", "clusters", "global_size", "local_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
-                raise _fail(name, value, "must be an integer")
+                raise not_allowed(name, value, "must be an integer")
             if value <= 0:
-                raise _fail(name, value, "must be a positive integer")
+                raise not_allowed(name, value, "must be a positive integer")
         if self.patches < 2:
-            raise _fail("patches", self.patches, "need at least 2 patches")
+            raise not_allowed("patches", self.patches, "need at least 2 patches")
         if self.layout not in LAYOUTS:
-            raise _fail("layout", self.layout, f"one of {LAYOUTS}")
+            raise not_allowed("layout", self.layout, f"one of {LAYOUTS}")
         if self.global_size > self.patches:
-            raise _fail("global_size", self.global_size, f"at most patches={self.patches}")
+            raise not_allowed("global_size", self.global_size, f"at most patches={self.patches}")
         if not isinstance(self.allow_no_dominant, bool):
-            raise _fail("allow_no_dominant", self.allow_no_dominant, "True or False")
+            raise not_allowed("allow_no_dominant", self.allow_no_dominant, "True or False")
         if self.local_size >= self.global_size and not self.allow_no_dominant:
-            raise _fail("local_size", self.local_size, f"must be smaller than global_size={self.global_size} "
+            raise not_allowed("local_size", self.local_size, f"must be smaller than global_size={self.global_size} "
                         "(set allow_no_dominant=True for layouts without a dominant global area)")
         if (self.patches - self.global_size) % self.local_size:
-            raise _fail(
+            raise not_allowed(
                 "local_size",
                 self.local_size,
                 f"patches - global_size = {self.patches - self.global_size} must be a multiple of local_size "
@@ -146,21 +145,21 @@ class DataConfig:
         if not (math.isfinite(self.low) and math.isfinite(self.high)):
             raise ValueError(f"low={self.low}, high={self.high}: scales must be finite")
         if self.low > self.high:
-            raise _fail("low", self.low, f"must not exceed high={self.high}")
+            raise not_allowed("low", self.low, f"must not exceed high={self.high}")
         _check_scale_law(self.scale_law, self.scale_param)
         if self.layout == "grid":
             h, w = self.grid_hw
             if h * w != self.patches:
-                raise _fail("grid_shape", self.grid_shape, f"H*W must equal patches={self.patches}")
+                raise not_allowed("grid_shape", self.grid_shape, f"H*W must equal patches={self.patches}")
             side = math.isqrt(self.local_size)
             if side * side != self.local_size:
-                raise _fail("local_size", self.local_size, "the grid layout needs a square local size (4, 9, 16, ...)")
+                raise not_allowed("local_size", self.local_size, "the grid layout needs a square local size (4, 9, 16, ...)")
             if h % side or w % side:
-                raise _fail("grid_shape", (h, w), f"H and W must be multiples of the block side {side}")
+                raise not_allowed("grid_shape", (h, w), f"H and W must be multiples of the block side {side}")
             if (h // side) * (w // side) < self.n_areas - 1:
-                raise _fail("global_size", self.global_size, "too many local blocks for the grid")
+                raise not_allowed("global_size", self.global_size, "too many local blocks for the grid")
         elif self.grid_shape is not None:
-            raise _fail("grid_shape", self.grid_shape, "only used with layout='grid'")
+            raise not_allowed("grid_shape", self.grid_shape, "only used with layout='grid'")
 
     @classmethod
     def from_kappa(cls, patches: int, kappa_s: float, kappa_c: float, **kwargs: object) -> "DataConfig":
@@ -198,7 +197,7 @@ class DataConfig:
             return (int(self.grid_shape[0]), int(self.grid_shape[1]))
         side = math.isqrt(self.patches)
         if side * side != self.patches:
-            raise _fail("patches", self.patches, "the grid layout needs a square number of patches or grid_shape")
+            raise not_allowed("patches", self.patches, "the grid layout needs a square number of patches or grid_shape")
         return (side, side)
 
     def to_dict(self) -> dict:
@@ -230,7 +229,7 @@ def as_generator(seed: GeneratorLike) -> torch.Generator:
     if isinstance(seed, torch.Generator):
         return seed
     if isinstance(seed, bool) or not isinstance(seed, int):
-        raise _fail("seed", seed, "an int or a torch.Generator")
+        raise not_allowed("seed", seed, "an int or a torch.Generator")
     g = torch.Generator()
     g.manual_seed(seed)
     return g
@@ -290,21 +289,21 @@ SCALE_PARAM_DEFAULTS = {"uniform": None, "sign": 0.5, "lognormal": 0.5, "pareto"
 
 def _check_scale_law(law: str, param: Optional[float]) -> None:
     if law not in SCALE_LAWS:
-        raise _fail("scale_law", law, f"one of {SCALE_LAWS}")
+        raise not_allowed("scale_law", law, f"one of {SCALE_LAWS}")
     if law == "uniform":
         if param is not None:
-            raise _fail("scale_param", param, "must be None for scale_law='uniform'")
+            raise not_allowed("scale_param", param, "must be None for scale_law='uniform'")
         return
     if param is None:
         return
     if isinstance(param, bool) or not isinstance(param, (int, float)) or not math.isfinite(param):
-        raise _fail("scale_param", param, "a finite number")
+        raise not_allowed("scale_param", param, "a finite number")
     if law == "sign" and not 0 <= param <= 1:
-        raise _fail("scale_param", param, "the probability of a negative sign, in [0, 1]")
+        raise not_allowed("scale_param", param, "the probability of a negative sign, in [0, 1]")
     if law == "lognormal" and param < 0:
-        raise _fail("scale_param", param, "the log-standard deviation sigma >= 0")
+        raise not_allowed("scale_param", param, "the log-standard deviation sigma >= 0")
     if law == "pareto" and param <= 1:
-        raise _fail("scale_param", param, "the tail index alpha > 1 (the mean must exist)")
+        raise not_allowed("scale_param", param, "the tail index alpha > 1 (the mean must exist)")
 
 
 def draw_scales(cfg: DataConfig, batch: int, g: torch.Generator) -> torch.Tensor:
@@ -341,14 +340,14 @@ def draw_mask(patches: int, batch: int, mask_prob: float, g: torch.Generator) ->
 
 def check_mask_prob(mask_prob: float) -> None:
     if not (isinstance(mask_prob, (int, float)) and 0 < mask_prob < 1):
-        raise _fail("mask_prob", mask_prob, "a probability strictly between 0 and 1")
+        raise not_allowed("mask_prob", mask_prob, "a probability strictly between 0 and 1")
 
 
 def sample_batch(cfg: DataConfig, batch: int, mask_prob: float, seed: GeneratorLike, dtype: torch.dtype = torch.float64) -> Sample:
     """Draw ``batch`` images and one mask each (SPEC §1, §3). Reproducible under ``seed``."""
     check_mask_prob(mask_prob)
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise _fail("batch", batch, "a positive integer")
+        raise not_allowed("batch", batch, "a positive integer")
     g = as_generator(seed)
     cluster, scale = draw_images(cfg, batch, g, dtype)
     visible = draw_mask(cfg.patches, batch, mask_prob, g)

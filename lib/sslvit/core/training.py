@@ -27,6 +27,7 @@ from sslvit.core.metrics import area_attention, attention_distance, fp_correlati
 from sslvit.core.objectives import check_negatives, cl_loss, mae_loss, mae_loss_and_grad, negatives_mask, oracle_mass
 from sslvit.beyond.memory import RepresentationQueue, check_queue_length, cl_loss_with_queue, representation
 from sslvit.beyond.mix import MIX_SCALE, combine, validate_mix
+from sslvit.core.validation import not_allowed
 
 __all__ = ["TrainConfig", "Run", "Trajectory", "TrainingDiverged", "train", "evaluate", "DEFAULTS"]
 
@@ -52,9 +53,6 @@ SHARED_TRAIN = ("objective", "steps", "batch_size", "optimizer", "tau", "populat
 class TrainingDiverged(FloatingPointError):
     """The loss or a gradient became NaN or infinite."""
 
-
-def _fail(name: str, value: object, allowed: str) -> ValueError:
-    return ValueError(f"{name}={value!r} is not allowed: {allowed}")
 
 
 @dataclass(frozen=True)
@@ -94,38 +92,38 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
-            raise _fail("objective", self.objective, f"one of {OBJECTIVES}")
+            raise not_allowed("objective", self.objective, f"one of {OBJECTIVES}")
         if self.optimizer not in OPTIMIZERS:
-            raise _fail("optimizer", self.optimizer, f"one of {OPTIMIZERS}")
+            raise not_allowed("optimizer", self.optimizer, f"one of {OPTIMIZERS}")
         for name, value in DEFAULTS[self.objective].items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
         check_mask_prob(self.mask_prob)  # type: ignore[arg-type]
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise _fail("lr", self.lr, "a positive finite step size")
+            raise not_allowed("lr", self.lr, "a positive finite step size")
         for name in ("steps", "batch_size", "seed"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
-                raise _fail(name, value, "an integer")
+                raise not_allowed(name, value, "an integer")
         if self.steps < 0:  # type: ignore[operator]
-            raise _fail("steps", self.steps, "a non-negative integer")
+            raise not_allowed("steps", self.steps, "a non-negative integer")
         if self.batch_size < 1 or (self.objective == "cl" and self.batch_size < 2):
-            raise _fail("batch_size", self.batch_size, "at least 1 (at least 2 for CL)")
+            raise not_allowed("batch_size", self.batch_size, "at least 1 (at least 2 for CL)")
         if self.population is not None and (isinstance(self.population, bool) or not isinstance(self.population, int)
                                             or self.population < (2 if self.objective == "cl" else 1)):
-            raise _fail("population", self.population, "None or a positive integer (at least 2 for CL)")
+            raise not_allowed("population", self.population, "None or a positive integer (at least 2 for CL)")
         if self.negatives is None:
             object.__setattr__(self, "negatives", self.images_per_step - 1)
         check_negatives(self.negatives, self.images_per_step)  # type: ignore[arg-type]
         if not (isinstance(self.tau, (int, float)) and math.isfinite(self.tau) and self.tau > 0):
-            raise _fail("tau", self.tau, "a positive temperature")
+            raise not_allowed("tau", self.tau, "a positive temperature")
         check_queue_length(self.queue)
         if isinstance(self.init_std, bool) or not isinstance(self.init_std, (int, float)) \
                 or not math.isfinite(self.init_std) or self.init_std < 0:
-            raise _fail("init_std", self.init_std, "a finite standard deviation >= 0 (0: start from Q = 0)")
+            raise not_allowed("init_std", self.init_std, "a finite standard deviation >= 0 (0: start from Q = 0)")
         validate_mix(self)  # chapter 12: the fields of objective="mix"
         if self.queue and self.objective != "cl":
-            raise _fail("queue", self.queue, "a memory queue of negatives needs objective='cl' (use 0)")
+            raise not_allowed("queue", self.queue, "a memory queue of negatives needs objective='cl' (use 0)")
 
     @property
     def images_per_step(self) -> int:
@@ -407,10 +405,10 @@ def train(
     if isinstance(runs, Run):
         runs = [runs]
     if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 1:
-        raise _fail("log_every", log_every, "a positive integer")
+        raise not_allowed("log_every", log_every, "a positive integer")
     keep_large_allocations()
     if method not in ("fast", "dense"):
-        raise _fail("method", method, "'fast' or 'dense'")
+        raise not_allowed("method", method, "'fast' or 'dense'")
     state = _Runs(list(runs), dtype, device)
     cfg = state.runs[0].train
     steps, tau = int(cfg.steps), float(cfg.tau)  # type: ignore[arg-type]
@@ -421,7 +419,7 @@ def train(
     logged |= {0, steps}
     eval_size = eval_batch if eval_batch is not None else cfg.batch_size
     if isinstance(eval_size, bool) or not isinstance(eval_size, int) or eval_size < (2 if state.objective in ("cl", "mix") else 1):
-        raise _fail("eval_batch", eval_batch, "a positive integer (at least 2 for CL)")
+        raise not_allowed("eval_batch", eval_batch, "a positive integer (at least 2 for CL)")
     if eval_size != state.images and state.objective in ("cl", "mix"):
         eval_allowed = negatives_mask(torch.tensor([min(r.train.negatives, eval_size - 1) for r in state.runs]),  # type: ignore[type-var]
                                       eval_size).to(state.device)

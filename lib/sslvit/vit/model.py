@@ -22,18 +22,17 @@ from typing import Optional
 import torch
 from torch import nn
 
+from sslvit.core.validation import not_allowed
+
 __all__ = ["ViTConfig", "ViTOutput", "TinyViT", "MASK_TOKENS"]
 
 MASK_TOKENS = ("learned", "zero")
 
 
-def _fail(name: str, value: object, allowed: str) -> ValueError:
-    return ValueError(f"{name}={value!r} is not allowed: {allowed}")
-
 
 def _pos_int(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _fail(name, value, "a positive integer")
+        raise not_allowed(name, value, "a positive integer")
 
 
 @dataclass(frozen=True)
@@ -69,17 +68,17 @@ class ViTConfig:
         for name in ("in_dim", "patches", "width", "depth", "heads"):
             _pos_int(name, getattr(self, name))
         if self.width % self.heads:
-            raise _fail("width", self.width, f"a multiple of heads={self.heads}")
+            raise not_allowed("width", self.width, f"a multiple of heads={self.heads}")
         if not (isinstance(self.mlp_ratio, (int, float)) and math.isfinite(self.mlp_ratio) and self.mlp_ratio >= 0):
-            raise _fail("mlp_ratio", self.mlp_ratio, "a finite number >= 0 (0: no MLP)")
+            raise not_allowed("mlp_ratio", self.mlp_ratio, "a finite number >= 0 (0: no MLP)")
         if self.mask_token not in MASK_TOKENS:
-            raise _fail("mask_token", self.mask_token, f"one of {MASK_TOKENS}")
+            raise not_allowed("mask_token", self.mask_token, f"one of {MASK_TOKENS}")
         if self.out_dim is not None:
             _pos_int("out_dim", self.out_dim)
         if not (isinstance(self.pos_std, (int, float)) and math.isfinite(self.pos_std) and self.pos_std >= 0):
-            raise _fail("pos_std", self.pos_std, "a finite number >= 0")
+            raise not_allowed("pos_std", self.pos_std, "a finite number >= 0")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise _fail("seed", self.seed, "an int")
+            raise not_allowed("seed", self.seed, "an int")
 
 
 @dataclass

@@ -22,18 +22,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sslvit.core.validation import not_allowed
+
 __all__ = ["load_photos", "patchify", "unpatchify", "grid_coords", "CropPool"]
 
-
-def _fail(name: str, value: object, allowed: str) -> ValueError:
-    return ValueError(f"{name}={value!r} is not allowed: {allowed}")
 
 
 def load_photos(downscale: int = 4, gray: bool = True) -> torch.Tensor:
     """scikit-learn's two sample photographs as ``(2, C, H, W)`` float64 in ``[0, 1]``, ``C = 1`` if ``gray``
     else 3; ``H × W = 427 × 640`` divided (floor) by ``downscale`` (average pooling)."""
     if isinstance(downscale, bool) or not isinstance(downscale, int) or downscale < 1:
-        raise _fail("downscale", downscale, "a positive integer")
+        raise not_allowed("downscale", downscale, "a positive integer")
     from sklearn.datasets import load_sample_images  # ships with scikit-learn, no download
 
     imgs = torch.from_numpy(np.stack(load_sample_images().images)).to(torch.float64).permute(0, 3, 1, 2) / 255.0
@@ -49,7 +48,7 @@ def patchify(images: torch.Tensor, patch: int) -> torch.Tensor:
         raise ValueError(f"images has shape {tuple(images.shape)}: expected (n, C, S, S)")
     n, c, h, w = images.shape
     if isinstance(patch, bool) or not isinstance(patch, int) or patch < 1 or h % patch or w % patch:
-        raise _fail("patch", patch, f"a positive integer dividing the image size {h} x {w}")
+        raise not_allowed("patch", patch, f"a positive integer dividing the image size {h} x {w}")
     t = images.reshape(n, c, h // patch, patch, w // patch, patch).permute(0, 2, 4, 1, 3, 5)
     return t.reshape(n, (h // patch) * (w // patch), c * patch * patch)
 
@@ -99,21 +98,21 @@ class CropPool:
                  noise: float = 0.1) -> None:
         for name, v in (("n_crops", n_crops), ("size", size), ("patch", patch)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise _fail(name, v, "a positive integer")
+                raise not_allowed(name, v, "a positive integer")
         if size % patch:
-            raise _fail("size", size, f"a multiple of patch={patch}")
+            raise not_allowed("size", size, f"a multiple of patch={patch}")
         if isinstance(margin, bool) or not isinstance(margin, int) or margin < 0:
-            raise _fail("margin", margin, "an integer >= 0")
+            raise not_allowed("margin", margin, "an integer >= 0")
         for name, v in (("brightness", brightness), ("contrast", contrast), ("noise", noise)):
             if not (isinstance(v, (int, float)) and 0 <= v):
-                raise _fail(name, v, "a number >= 0")
+                raise not_allowed(name, v, "a number >= 0")
         if contrast >= 1:
-            raise _fail("contrast", contrast, "below 1 (the contrast factor must stay positive)")
+            raise not_allowed("contrast", contrast, "below 1 (the contrast factor must stay positive)")
         photos = load_photos(downscale, gray)
         crop = size + margin
         _, C, H, W = photos.shape
         if crop > min(H, W):
-            raise _fail("size", size, f"size + margin must fit in the downscaled photos ({H} x {W})")
+            raise not_allowed("size", size, f"size + margin must fit in the downscaled photos ({H} x {W})")
         g = torch.Generator().manual_seed(seed)
         which = torch.randint(photos.shape[0], (n_crops,), generator=g)
         top = torch.randint(H - crop + 1, (n_crops,), generator=g)
@@ -148,7 +147,7 @@ class CropPool:
 
     def _index(self, g: torch.Generator, n: int) -> torch.Tensor:
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise _fail("n", n, "a positive integer")
+            raise not_allowed("n", n, "a positive integer")
         return torch.randint(len(self), (n,), generator=g)
 
     def images(self, index: torch.Tensor) -> torch.Tensor:

@@ -30,6 +30,7 @@ from torch import nn
 
 from sslvit.core.metrics import attention_distance, nmi
 from sslvit.vit.model import TinyViT, ViTConfig
+from sslvit.core.validation import not_allowed
 
 __all__ = [
     "Task",
@@ -57,9 +58,6 @@ class Task(Protocol):
 
     def views(self, g: torch.Generator, n: int) -> tuple[torch.Tensor, torch.Tensor]: ...
 
-
-def _fail(name: str, value: object, allowed: str) -> ValueError:
-    return ValueError(f"{name}={value!r} is not allowed: {allowed}")
 
 
 @dataclass(frozen=True)
@@ -92,34 +90,34 @@ class ViTTrainConfig:
 
     def __post_init__(self) -> None:
         if self.objective not in VIT_OBJECTIVES:
-            raise _fail("objective", self.objective, f"one of {VIT_OBJECTIVES}")
+            raise not_allowed("objective", self.objective, f"one of {VIT_OBJECTIVES}")
         for name in ("steps", "batch_size"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise _fail(name, v, "a positive integer")
+                raise not_allowed(name, v, "a positive integer")
         if self.objective == "cl" and self.batch_size < 2:
-            raise _fail("batch_size", self.batch_size, "at least 2 for CL (the negatives are the other images)")
+            raise not_allowed("batch_size", self.batch_size, "at least 2 for CL (the negatives are the other images)")
         if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
-            raise _fail("warmup", self.warmup, "an integer >= 0")
+            raise not_allowed("warmup", self.warmup, "an integer >= 0")
         for name in ("lr", "tau"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise _fail(name, v, "a finite number > 0")
+                raise not_allowed(name, v, "a finite number > 0")
         if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
-            raise _fail("weight_decay", self.weight_decay, "a number >= 0")
+            raise not_allowed("weight_decay", self.weight_decay, "a number >= 0")
         if self.grad_clip is not None and not (isinstance(self.grad_clip, (int, float)) and self.grad_clip > 0):
-            raise _fail("grad_clip", self.grad_clip, "a number > 0 or None")
+            raise not_allowed("grad_clip", self.grad_clip, "a number > 0 or None")
         if not (isinstance(self.mask_prob, (int, float)) and 0 < self.mask_prob < 1):
-            raise _fail("mask_prob", self.mask_prob, "a probability strictly between 0 and 1")
+            raise not_allowed("mask_prob", self.mask_prob, "a probability strictly between 0 and 1")
         if not (isinstance(self.view_mask_prob, (int, float)) and 0 <= self.view_mask_prob < 1):
-            raise _fail("view_mask_prob", self.view_mask_prob, "a probability in [0, 1)")
+            raise not_allowed("view_mask_prob", self.view_mask_prob, "a probability in [0, 1)")
         if self.similarity not in SIMILARITIES:
-            raise _fail("similarity", self.similarity, f"one of {SIMILARITIES}")
+            raise not_allowed("similarity", self.similarity, f"one of {SIMILARITIES}")
         if self.proj_dim is not None and (isinstance(self.proj_dim, bool) or not isinstance(self.proj_dim, int)
                                           or self.proj_dim < 1):
-            raise _fail("proj_dim", self.proj_dim, "a positive integer or None")
+            raise not_allowed("proj_dim", self.proj_dim, "a positive integer or None")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise _fail("seed", self.seed, "an int")
+            raise not_allowed("seed", self.seed, "an int")
 
 
 @dataclass
@@ -154,7 +152,7 @@ def info_nce(z1: torch.Tensor, z2: torch.Tensor, tau: float, similarity: str = "
     if similarity == "cosine":
         z1, z2 = F.normalize(z1, dim=-1), F.normalize(z2, dim=-1)
     elif similarity != "dot":
-        raise _fail("similarity", similarity, f"one of {SIMILARITIES}")
+        raise not_allowed("similarity", similarity, f"one of {SIMILARITIES}")
     logits = z1 @ z2.T / tau
     labels = torch.arange(z1.shape[0])
     loss = F.cross_entropy(logits, labels)
