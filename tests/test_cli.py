@@ -172,11 +172,11 @@ FLAGS = ["--objective", "--patches", "--clusters", "--global-size", "--local-siz
 
 def test_init_std_reaches_the_run(capsys):
     """--init-std sets TrainConfig.init_std (a seeded random start); a negative value is refused."""
-    from sslvit.cli import _configs
+    from sslvit.cli import configs_from_args
 
     args = build_parser().parse_args(["train", "--patches", "16", "--global-size", "8", "--local-size", "2",
                                       "--init-std", "1e-6"])
-    assert _configs(args).train.init_std == 1e-6
+    assert configs_from_args(args).train.init_std == 1e-6
     code, _, err = run_main(["train", "--patches", "16", "--global-size", "8", "--local-size", "2", "--steps", "1",
                              "--init-std", "-1"], capsys)
     assert code != 0 and "init_std" in err

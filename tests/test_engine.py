@@ -14,7 +14,7 @@ from sslvit import DataConfig, OneLayerViT, Run, Sample, TrainConfig, correlatio
 from sslvit.core import engine
 from sslvit.core.data import draw_images, draw_mask
 from sslvit.core.objectives import cl_loss, cl_loss_dense, mae_loss, mae_loss_and_grad, mae_loss_dense, negatives_mask
-from sslvit.core.training import _stream
+from sslvit.core.runs import random_stream as _stream_fn
 
 TOL = 1e-10
 
@@ -242,9 +242,9 @@ def test_train_follows_reference_gd(tiny_cfg, objective):
     cfg, Bt, lr, seed, steps = tiny_cfg, 8, LR[objective], 5, 20
     traj = train(Run(cfg, TrainConfig(objective=objective, lr=lr, steps=steps, batch_size=Bt, seed=seed)),
                  log_every=steps, method="fast")
-    layout = make_layout(cfg, _stream(seed, 0))  # train's layout stream
+    layout = make_layout(cfg, _stream_fn(seed, 0))  # train's layout stream
     assert torch.equal(layout.area, traj.layouts[0].area)
-    g = _stream(seed, 1)                          # train's batch stream, consumed in the same order
+    g = _stream_fn(seed, 1)                          # train's batch stream, consumed in the same order
     model = OneLayerViT(cfg)
     for _ in range(steps):
         cluster, scale = draw_images(cfg, Bt, g)
@@ -407,16 +407,17 @@ def test_fast_forward_keeps_precision_below_threshold(random_problem, dtype, spa
 
 def test_train_step_falls_back_to_dense(random_problem):
     """With a B that the fast engine refuses, a training step's loss and gradients still equal the dense ones."""
-    from sslvit.core.training import _Batch, _loss_and_grads, _Runs
+    from sslvit.core.runs import ImageBatch, RunBatch
+    from sslvit.core.training import loss_and_grads
 
     cfg, _, s, A, B, _ = random_problem
-    runs = _Runs([Run(cfg, TrainConfig(objective="mae", batch_size=16))], torch.float64, "cpu")
-    batch = _Batch(s.cluster[None], s.scale[None], s.visible[None])
+    runs = RunBatch([Run(cfg, TrainConfig(objective="mae", batch_size=16))], torch.float64, "cpu")
+    batch = ImageBatch(s.cluster[None], s.scale[None], (s.visible[None],))
     B = B.clone()
     B[0, 0] = B[0].min() + 700.0
-    assert engine.fast_forward(A[None], B[None], runs.area, batch.cluster, batch.scale, batch.visible) is None
-    fast = _loss_and_grads(A[None], B[None], runs, batch, 1.0, "fast")
-    dense = _loss_and_grads(A[None], B[None], runs, batch, 1.0, "dense")
+    assert engine.fast_forward(A[None], B[None], runs.area, batch.cluster, batch.scale, batch.views[0]) is None
+    fast = loss_and_grads(A[None], B[None], runs, batch, "fast")
+    dense = loss_and_grads(A[None], B[None], runs, batch, "dense")
     for a, b in zip(fast, dense):
         assert torch.isfinite(a).all()
         assert maxdiff(a, b) <= 1e-12

@@ -10,7 +10,7 @@ import torch
 
 from helpers import reference_patches
 from sslvit import DataConfig, OneLayerViT, Run, TrainConfig, make_layout, q_from_correlations, sample_batch, train
-from sslvit.beyond.fullq import (Perturbation, cl_loss_batched, feature_vectors, fullq_forward, mae_loss_batched,
+from sslvit.beyond.fullq import (Perturbation, feature_vectors, fullq_forward,
                           patch_content, realised_overlaps, token_dim, train_fullq)
 from sslvit.core.objectives import cl_loss_dense, mae_loss_dense, negatives_mask
 
@@ -72,9 +72,9 @@ def test_batched_losses_equal_reference_definitions():
     g = torch.Generator().manual_seed(0)
     F1, F2, X = (torch.randn(2, 6, 5, 7, generator=g, dtype=torch.float64) for _ in range(3))
     vis = torch.rand(2, 6, 5, generator=g) > 0.5
-    mae = mae_loss_batched(F1, X, vis)
+    mae = mae_loss_dense(F1, X, vis)
     allowed = negatives_mask(torch.tensor([5, 3]), 6)
-    cl = cl_loss_batched(F1, F2, allowed, 0.7)
+    cl = cl_loss_dense(F1, F2, allowed, 0.7)
     for r, n in enumerate((5, 3)):
         assert abs(float(mae[r] - mae_loss_dense(F1[r], X[r], vis[r]))) <= TOL
         assert abs(float(cl[r] - cl_loss_dense(F1[r], F2[r], n, 0.7))) <= TOL

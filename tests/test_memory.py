@@ -10,7 +10,8 @@ import torch
 
 from sslvit import DataConfig, Run, TrainConfig, train
 from sslvit.cli import main
-from sslvit.beyond.memory import RepresentationQueue, cl_loss_with_queue, representation
+from sslvit.beyond.memory import MemoryQueue, RepresentationQueue, cl_loss_with_queue
+from sslvit.core.objectives import representation
 from sslvit.core.objectives import cl_loss, negatives_mask
 
 SMALL = DataConfig(patches=16, clusters=2, global_size=8, local_size=2)
@@ -126,7 +127,7 @@ def test_representation_is_mean_mass_times_scale():
 
 
 def cl_run(queue=0, seed=0, negatives=None, steps=12):
-    return Run(SMALL, TrainConfig(objective="cl", lr=3e3, steps=steps, batch_size=6, seed=seed, queue=queue,
+    return Run(SMALL, TrainConfig(objective=MemoryQueue(queue), lr=3e3, steps=steps, batch_size=6, seed=seed,
                                   negatives=negatives))
 
 
@@ -168,9 +169,8 @@ def test_queue_run_learns():
 def test_queue_argument_errors():
     for bad in (-1, 1.5, True, "8"):
         with pytest.raises(ValueError, match="queue"):
-            TrainConfig(objective="cl", queue=bad)
-    with pytest.raises(ValueError, match="queue"):
-        TrainConfig(objective="mae", queue=8)
+            MemoryQueue(queue=bad)
+    assert TrainConfig(objective=MemoryQueue(8)).objective.name == "cl"         # the queue is a CL variant
     with pytest.raises(ValueError, match="together"):
         m1, m2, scale, cluster, allowed, q_rep, *_ = random_inputs()
         cl_loss_with_queue(m1, m2, scale, cluster, allowed, 1.0, q_rep)

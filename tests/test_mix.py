@@ -11,27 +11,28 @@ from helpers import random_correlations, reference_patches
 from sslvit import DataConfig, OneLayerViT, Run, Sample, TrainConfig, q_from_correlations, train
 from sslvit.cli import main
 from sslvit.core.data import draw_images, draw_mask
-from sslvit.beyond.mix import MIX_SCALE, collapse_onset, combine, mix_weights
+from sslvit.beyond.mix import CL_MASK_PROB, MIX_SCALE, Mixed, collapse_onset, combine, mix_weights
 from sslvit.core.objectives import cl_loss_dense, mae_loss_dense
-from sslvit.core.training import DEFAULTS, _Batch, _loss_and_grads, _Runs, _stream
+from sslvit.core.runs import ImageBatch, RunBatch, random_stream
+from sslvit.core.training import DEFAULTS, loss_and_grads
 
 CFG = DataConfig(patches=16, clusters=3, global_size=8, local_size=2)
 TOL = 1e-10
 
 
-def batch_of(runs: _Runs, n: int, seed: int) -> _Batch:
+def batch_of(runs: RunBatch, n: int, seed: int) -> ImageBatch:
     """One batch for every run of ``runs`` (the same images and masks for all), drawn from ``seed``."""
     g = torch.Generator().manual_seed(seed)
     cluster, scale = draw_images(CFG, n, g)
     views = [draw_mask(CFG.patches, n, p, g) for p in (0.5, 0.3, 0.3)]
     R = len(runs.runs)
     rep = lambda t: t[None].expand(R, *t.shape).clone()  # noqa: E731
-    return _Batch(rep(cluster), rep(scale), rep(views[0]), rep(views[1]), rep(views[2]))
+    return ImageBatch(rep(cluster), rep(scale), tuple(rep(v) for v in views))
 
 
-def runs_for(objective: str, lams=(None,), **kw) -> _Runs:
-    return _Runs([Run(CFG, TrainConfig(objective=objective, batch_size=8, mix=lam, **kw)) for lam in lams],
-                 torch.float64, "cpu")
+def runs_for(objective: str, lams=(None,), **kw) -> RunBatch:
+    objectives = [Mixed(weight=lam) if objective == "mix" else objective for lam in lams]
+    return RunBatch([Run(CFG, TrainConfig(objective=o, batch_size=8, **kw)) for o in objectives], torch.float64, "cpu")
 
 
 def correlations(R: int):
@@ -45,13 +46,12 @@ def test_end_points_reproduce_the_pure_gradients_exactly(method):
     mix = runs_for("mix", lams=(1.0, 0.0))
     batch = batch_of(mix, 8, seed=3)
     A, B = correlations(2)
-    loss, dA, dB = _loss_and_grads(A, B, mix, batch, 1.0, method)
+    loss, dA, dB = loss_and_grads(A, B, mix, batch, method)
     # the pure objectives on the same batch, with the same run axis (R = 2): MAE on view 1, CL on views 2, 3
-    l_mae, a_mae, b_mae = (t[:1] for t in _loss_and_grads(A, B, runs_for("mae", lams=(None, None)),
-                                                         _Batch(batch.cluster, batch.scale, batch.visible), 1.0, method))
-    l_cl, a_cl, b_cl = (t[1:] for t in _loss_and_grads(A, B, runs_for("cl", lams=(None, None)),
-                                                      _Batch(batch.cluster, batch.scale, batch.visible2,
-                                                             batch.visible3), 1.0, method))
+    l_mae, a_mae, b_mae = (t[:1] for t in loss_and_grads(A, B, runs_for("mae", lams=(None, None)),
+                                                        ImageBatch(batch.cluster, batch.scale, batch.views[:1]), method))
+    l_cl, a_cl, b_cl = (t[1:] for t in loss_and_grads(A, B, runs_for("cl", lams=(None, None)),
+                                                     ImageBatch(batch.cluster, batch.scale, batch.views[1:]), method))
     assert float(a_mae.abs().max()) > 1e-3 and float(a_cl.abs().max()) > 1e-3     # not trivially zero
     assert torch.equal(loss[:1], l_mae) and torch.equal(dA[:1], a_mae) and torch.equal(dB[:1], b_mae)
     assert torch.equal(loss[1:], MIX_SCALE * l_cl)
@@ -62,20 +62,20 @@ def test_gradient_matches_autograd_of_the_reference_model():
     """For λ = 0.3, c = 7: the engine's gradient equals autograd of λ·MAE(view 1) + (1 − λ)·c·CL(views 2, 3)
     on the full-Q reference model, read in (A, B) coordinates."""
     lam, c = 0.3, 7.0
-    mix = _Runs([Run(CFG, TrainConfig(objective="mix", batch_size=8, mix=lam, mix_scale=c, negatives=5))],
-                torch.float64, "cpu")
+    mix = RunBatch([Run(CFG, TrainConfig(objective=Mixed(weight=lam, scale=c), batch_size=8, negatives=5))],
+                   torch.float64, "cpu")
     batch = batch_of(mix, 8, seed=4)
     A, B = correlations(1)
-    loss, dA, dB = _loss_and_grads(A, B, mix, batch, 1.0, "fast")
+    loss, dA, dB = loss_and_grads(A, B, mix, batch, "fast")
     layout = mix.layouts[0]
-    X = reference_patches(CFG, layout, Sample(batch.cluster[0], batch.scale[0], batch.visible[0]))
+    X = reference_patches(CFG, layout, Sample(batch.cluster[0], batch.scale[0], batch.views[0][0]))
     model = OneLayerViT(CFG)
     with torch.no_grad():
         model.Q.copy_(q_from_correlations(A[0], B[0], CFG))
-    F1, _ = model(X, batch.visible[0])
-    F2, _ = model(X, batch.visible2[0])
-    F3, _ = model(X, batch.visible3[0])
-    ref = lam * mae_loss_dense(F1, X, batch.visible[0]) + (1 - lam) * c * cl_loss_dense(F2, F3, 5, 1.0)
+    F1, _ = model(X, batch.views[0][0])
+    F2, _ = model(X, batch.views[1][0])
+    F3, _ = model(X, batch.views[2][0])
+    ref = lam * mae_loss_dense(F1, X, batch.views[0][0]) + (1 - lam) * c * cl_loss_dense(F2, F3, 5, 1.0)
     ref.backward()
     P = CFG.patches
     gA = model.Q.grad[:P, P:].reshape(P, CFG.clusters, CFG.n_areas)
@@ -88,7 +88,7 @@ def test_lambda_one_run_is_the_mae_run():
     """Training with λ = 1 gives the pure MAE trajectory with the same seed, bit for bit (the CL views come
     from their own stream), and the logged MAE metrics are the same."""
     mae = train(Run(CFG, TrainConfig(objective="mae", steps=6, batch_size=8, lr=100.0, seed=3)), log_every=2)
-    mix = train(Run(CFG, TrainConfig(objective="mix", mix=1.0, steps=6, batch_size=8, lr=100.0, seed=3)), log_every=2)
+    mix = train(Run(CFG, TrainConfig(objective=Mixed(weight=1.0), steps=6, batch_size=8, lr=100.0, seed=3)), log_every=2)
     assert torch.equal(mae.A, mix.A) and torch.equal(mae.B, mix.B)
     for name in ("own_area_attention", "global_area_attention", "fp_own", "fp_global", "nmi", "loss"):
         assert torch.equal(mae.history[name], mix.history[name]), name
@@ -100,9 +100,9 @@ def test_lambda_zero_run_is_cl_at_c_times_the_step_size():
     """λ = 0 at step size η equals pure CL at step size c·η on the same batches (here: one fixed sample whose
     CL views are the mix run's views 2 and 3, so the two runs see the same data)."""
     lr = 50.0
-    mix = train(Run(CFG, TrainConfig(objective="mix", mix=0.0, steps=5, lr=lr, population=8, seed=2)), log_every=5)
+    mix = train(Run(CFG, TrainConfig(objective=Mixed(weight=0.0), steps=5, lr=lr, population=8, seed=2)), log_every=5)
     # the pure CL run on the mix run's sample: rebuild it from the streams and train CL with the dense reference
-    g, g_cl = _stream(2, 1), _stream(2, 3)
+    g, g_cl = random_stream(2, 1), random_stream(2, 3)
     cluster, scale = draw_images(CFG, 8, g)
     draw_mask(CFG.patches, 8, 0.5, g)                                  # the MAE view (weight 0)
     v2, v3 = draw_mask(CFG.patches, 8, 0.3, g_cl), draw_mask(CFG.patches, 8, 0.3, g_cl)
@@ -126,7 +126,7 @@ def test_sweep_in_one_call_equals_separate_runs_and_loss_decreases():
     """Runs with different λ trained together give the same trajectories as alone; the logged loss is
     λ·mae_loss + (1 − λ)·c·cl_loss and it decreases."""
     lams = (0.0, 0.25, 0.9)
-    runs = [Run(CFG, TrainConfig(objective="mix", mix=lam, steps=8, batch_size=8, lr=60.0, seed=5)) for lam in lams]
+    runs = [Run(CFG, TrainConfig(objective=Mixed(weight=lam), steps=8, batch_size=8, lr=60.0, seed=5)) for lam in lams]
     together = train(runs, log_every=4)
     for i, run in enumerate(runs):
         alone = train(run, log_every=4)
@@ -139,17 +139,18 @@ def test_sweep_in_one_call_equals_separate_runs_and_loss_decreases():
 
 def test_defaults_and_validation():
     tc = TrainConfig(objective="mix")
-    assert tc.mix == 0.5 and tc.mix_scale == MIX_SCALE == DEFAULTS["cl"]["lr"] / DEFAULTS["mae"]["lr"]
-    assert tc.cl_mask_prob == DEFAULTS["cl"]["mask_prob"] and tc.mask_prob == DEFAULTS["mae"]["mask_prob"]
+    o = tc.objective
+    assert isinstance(o, Mixed) and o.weight == 0.5 and o.scale == MIX_SCALE == DEFAULTS["cl"]["lr"] / DEFAULTS["mae"]["lr"]
+    assert o.cl_mask_prob == CL_MASK_PROB == DEFAULTS["cl"]["mask_prob"] and tc.mask_prob == DEFAULTS["mae"]["mask_prob"]
     assert tc.lr == DEFAULTS["mae"]["lr"] and tc.negatives == 31
-    bad = [dict(objective="mix", mix=1.5), dict(objective="mix", mix=-0.1), dict(objective="mix", mix=True),
-           dict(objective="mix", mix_scale=0.0), dict(objective="mix", mix_scale=float("inf")),
-           dict(objective="mix", cl_mask_prob=1.0), dict(objective="mix", batch_size=1),
-           dict(objective="mix", population=1), dict(objective="mae", mix=0.5), dict(objective="cl", mix=0.5),
-           dict(objective="mae", cl_mask_prob=0.3)]
+    bad = [dict(weight=1.5), dict(weight=-0.1), dict(weight=True), dict(scale=0.0), dict(scale=float("inf")),
+           dict(cl_mask_prob=1.0)]
     for kw in bad:
         with pytest.raises(ValueError):
-            TrainConfig(**kw)
+            Mixed(**kw)
+    for kw in (dict(batch_size=1), dict(population=1)):
+        with pytest.raises(ValueError, match="at least 2 images"):
+            TrainConfig(objective=Mixed(), **kw)
 
 
 def test_combine_and_weights():
@@ -198,7 +199,7 @@ def test_cli_mix_json_and_errors(capsys):
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["config"]["train"]["mix"] == 0.25 and summary["config"]["train"]["cl_mask_prob"] == 0.2
     assert summary["final"]["oracle_loss"] is None
-    traj = train(Run(CFG, TrainConfig(objective="mix", mix=0.25, mix_scale=10.0, cl_mask_prob=0.2, steps=4,
+    traj = train(Run(CFG, TrainConfig(objective=Mixed(weight=0.25, scale=10.0, cl_mask_prob=0.2), steps=4,
                                       batch_size=8, lr=50.0, seed=1)), log_every=2)
     assert summary["final"]["loss"] == pytest.approx(float(traj.final["loss"][0]), abs=1e-12)
     for argv in (["--objective", "mix", "--mix", "1.5"], ["--objective", "mae", "--mix", "0.5"],

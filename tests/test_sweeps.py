@@ -75,10 +75,10 @@ def test_sweep_runs_is_the_cross_product_in_order():
     runs = sweep_runs(data, objectives=("mae", "cl"), mask_probs=(0.3, 0.5), seeds=(0, 1), overrides=TINY,
                       batch_size=4)
     assert len(runs) == 2 * 2 * 2 * 2
-    assert runs[0].data == data[0] and runs[0].train.objective == "mae"
+    assert runs[0].data == data[0] and runs[0].train.objective.name == "mae"
     assert (runs[0].train.mask_prob, runs[0].train.seed) == (0.3, 0)
     assert (runs[1].train.mask_prob, runs[1].train.seed) == (0.3, 1)
-    assert runs[4].train.objective == "cl" and runs[4].train.lr == 3000.0 and runs[4].train.steps == 3
+    assert runs[4].train.objective.name == "cl" and runs[4].train.lr == 3000.0 and runs[4].train.steps == 3
     assert runs[8].data == data[1]
     assert all(r.train.batch_size == 4 for r in runs)
     # left-out fields take the SPEC defaults
@@ -142,13 +142,13 @@ def test_run_sweep_rows_are_tidy_and_match_single_runs():
     assert len(res.rows) == len(runs)
     for i, (run, row) in enumerate(zip(runs, res.rows)):
         assert row["index"] == i
-        assert row["objective"] == run.train.objective and row["seed"] == run.train.seed
+        assert row["objective"] == run.train.objective.name and row["seed"] == run.train.seed
         assert row["delta"] == pytest.approx(run.data.delta)
         assert row["ceiling"] == pytest.approx(1 - run.train.mask_prob**4)
         for m in ("loss", "own_area_attention", "global_area_attention", "nmi", "attention_distance"):
             assert isinstance(row[m], float) and math.isfinite(row[m])
             assert f"{m}@0.5" in row
-        assert ("oracle_loss" in row) == (run.train.objective == "mae")
+        assert ("oracle_loss" in row) == (run.train.objective.name == "mae")
         traj, r = res.trajectory(i)
         assert traj.runs[r] == run
         assert traj.steps == [0, round(run.train.steps / 2), run.train.steps]

@@ -3,6 +3,7 @@ and short runs that reproduce the direction of claims C4, C5, C6 and C7 at P = 6
 from __future__ import annotations
 
 import importlib
+from dataclasses import replace
 
 import pytest
 import torch
@@ -13,7 +14,7 @@ from sslvit import (DataConfig, OneLayerViT, Run, Sample, TrainConfig, TrainingD
 from sslvit.core.data import draw_images, draw_mask
 from sslvit.core.metrics import METRICS
 from sslvit.core.objectives import cl_loss_dense, mae_loss_dense
-from sslvit.core.training import _stream
+from sslvit.core.runs import random_stream as _stream_fn
 
 TOL = 1e-10
 
@@ -72,7 +73,9 @@ def test_chunked_training_equals_one_chunk(monkeypatch):
     together = train(runs, log_every=5)
     monkeypatch.setattr(train_module, "TRAIN_CHUNK_ELEMENTS", 1)
     monkeypatch.setattr(train_module, "EVAL_CHUNK_ELEMENTS", 1)
-    assert len(train_module._chunks(3, 100, train_module.TRAIN_CHUNK_ELEMENTS)) == 3
+    from sslvit.core.runs import chunks
+
+    assert len(chunks(3, 100, train_module.TRAIN_CHUNK_ELEMENTS)) == 3
     chunked = train(runs, log_every=5)
     for r in range(3):
         assert_same_trajectory(together, chunked, ra=r, rb=r)
@@ -128,7 +131,7 @@ def test_population_mode_is_gd_on_one_fixed_sample():
     cfg = DataConfig(patches=16, clusters=3, global_size=8, local_size=2)
     run = Run(cfg, TrainConfig(lr=100.0, steps=10, population=24, seed=2))
     traj = train(run, log_every=5)
-    g = _stream(2, 1)
+    g = _stream_fn(2, 1)
     cluster, scale = draw_images(cfg, 24, g)
     visible = draw_mask(cfg.patches, 24, 0.5, g)
     X = reference_patches(cfg, traj.layouts[0], Sample(cluster, scale, visible))
@@ -160,7 +163,9 @@ def test_logged_steps_and_metric_names():
     cl = train(Run(grid, TrainConfig(objective="cl", lr=10.0, steps=10, batch_size=4)), log_steps=[1, 2, 4, 99])
     assert cl.steps == [0, 1, 2, 4, 10]
     assert set(cl.history) == set(METRICS) - {"oracle_loss"}
-    summary = cl.summary(0)
+    from sslvit.cli import run_summary
+
+    summary = run_summary(cl, 0)
     assert summary["final"]["oracle_loss"] is None and summary["final"]["attention_distance"] is not None
     assert [h["step"] for h in summary["history"]] == cl.steps
 
@@ -170,7 +175,7 @@ def test_initial_metrics_on_evaluation_batch():
     own/global area attention = visible count / P, FP correlations 0, NMI 0."""
     cfg = DataConfig(patches=16, clusters=3, global_size=8, local_size=2)
     traj = train(Run(cfg, TrainConfig(lr=10.0, steps=1, batch_size=8, seed=4)), log_every=1, eval_batch=12)
-    g = _stream(4, 2)
+    g = _stream_fn(4, 2)
     cluster, _ = draw_images(cfg, 12, g)
     visible = draw_mask(cfg.patches, 12, 0.5, g)
     area = traj.layouts[0].area[cluster]                  # (12, P)
@@ -195,7 +200,7 @@ def test_logged_losses_recomputed_on_evaluation_batch(objective):
     tc = TrainConfig(objective=objective, lr=100.0 if objective == "mae" else 300.0, steps=10, batch_size=8,
                      seed=6, negatives=4 if objective == "cl" else None, tau=0.5)
     traj = train(Run(cfg, tc), log_every=10, eval_batch=8)
-    g = _stream(6, 2)
+    g = _stream_fn(6, 2)
     cluster, scale = draw_images(cfg, 8, g)
     vis1 = draw_mask(cfg.patches, 8, tc.mask_prob, g)
     X = reference_patches(cfg, traj.layouts[0], Sample(cluster, scale, vis1))
@@ -275,16 +280,16 @@ def test_random_initialisation_is_seeded_and_breaks_the_query_symmetry():
     same alone or in a batch), moves only the areas the run has, and makes CL's query rows differ."""
     cfg = DataConfig(patches=16, clusters=3, global_size=8, local_size=2)
     base = TrainConfig(objective="cl", lr=300.0, steps=5, batch_size=8)
-    zero, explicit = train(Run(cfg, base), log_every=5), train(Run(cfg, TrainConfig(**{**base.__dict__, "init_std": 0.0})), log_every=5)
+    zero, explicit = train(Run(cfg, base), log_every=5), train(Run(cfg, replace(base, init_std=0.0)), log_every=5)
     assert torch.equal(zero.A, explicit.A) and torch.equal(zero.B, explicit.B)
     assert float((zero.A - zero.A[:, :1]).abs().max()) == 0.0          # Q = 0: every query row is the same
-    start = train(Run(cfg, TrainConfig(**{**base.__dict__, "init_std": 1e-3, "steps": 0})), log_every=1)
-    g = _stream(0, 4)
+    start = train(Run(cfg, replace(base, init_std=1e-3, steps=0)), log_every=1)
+    g = _stream_fn(0, 4)
     A0 = 1e-3 * torch.randn(16, 3, cfg.n_areas, generator=g, dtype=torch.float64)
     B0 = 1e-3 * torch.randn(16, 16, generator=g, dtype=torch.float64)
     assert torch.equal(start.A[0], A0) and torch.equal(start.B[0], B0)
-    other = Run(DataConfig(patches=16, clusters=3, global_size=4, local_size=2), TrainConfig(**{**base.__dict__, "init_std": 1e-3}))
-    runs = [Run(cfg, TrainConfig(**{**base.__dict__, "init_std": 1e-3})), other]
+    other = Run(DataConfig(patches=16, clusters=3, global_size=4, local_size=2), replace(base, init_std=1e-3))
+    runs = [Run(cfg, replace(base, init_std=1e-3)), other]
     together = train(runs, log_every=5)
     assert_same_trajectory(together, train(runs[0], log_every=5), ra=0)
     assert torch.count_nonzero(together.A[0, :, :, cfg.n_areas:]) == 0  # padding areas stay 0

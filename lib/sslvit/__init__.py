@@ -1,14 +1,18 @@
 """sslvit: the library of the executable companion book to Huang, Wen, Chi & Liang (ICLR 2025),
 "A Theoretical Analysis of Self-Supervised Learning for Vision Transformers" (arXiv:2403.02233).
 
-Modules, one idea each: :mod:`~sslvit.core.data` (spatially structured data), :mod:`~sslvit.core.model` (the
-reference one-layer ViT), :mod:`~sslvit.core.engine` (the fast reduced engine on the attention correlations),
-:mod:`~sslvit.core.objectives` (MAE and CL), :mod:`~sslvit.train` (batched training), :mod:`~sslvit.core.metrics`
-(SPEC §4 metrics), :mod:`~sslvit.cli` (``python -m sslvit``).
+Rooms, from the inside out: :mod:`sslvit.core` (the paper's setup: data, model, engine, objectives, training,
+metrics, to be read top to bottom), :mod:`sslvit.analysis` (the analysis behind the paper's chapters),
+:mod:`sslvit.beyond` (experiments beyond the paper), :mod:`sslvit.vit` (a standard ViT and real images),
+:mod:`sslvit.plots` (figures), :mod:`sslvit.cli` (``python -m sslvit``). Outer rooms import the core, never the
+reverse. The names below are the core's, plus the objectives of chapters 11 and 12.
 """
+from sslvit.beyond.memory import MemoryQueue
+from sslvit.beyond.mix import Mixed
 from sslvit.core.data import DataConfig, Layout, Sample, dense_patches, information_gap, make_layout, sample_batch, sizes_from_kappa
 from sslvit.core.metrics import METRICS, attention_distance, nmi
 from sslvit.core.model import OneLayerViT, correlations_from_q, q_from_correlations
+from sslvit.core.objectives import CL, MAE, Objective
 from sslvit.core.training import DEFAULTS, Run, TrainConfig, Trajectory, TrainingDiverged, evaluate, train
 
 __version__ = "0.1.0"
@@ -16,6 +20,6 @@ __version__ = "0.1.0"
 __all__ = [
     "DataConfig", "Layout", "Sample", "dense_patches", "information_gap", "make_layout", "sample_batch",
     "sizes_from_kappa", "METRICS", "attention_distance", "nmi", "OneLayerViT", "correlations_from_q",
-    "q_from_correlations", "DEFAULTS", "Run", "TrainConfig", "Trajectory", "TrainingDiverged", "evaluate",
-    "train", "__version__",
+    "q_from_correlations", "Objective", "MAE", "CL", "MemoryQueue", "Mixed", "DEFAULTS", "Run", "TrainConfig",
+    "Trajectory", "TrainingDiverged", "evaluate", "train", "__version__",
 ]

@@ -15,15 +15,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import torch
 
+from sslvit.beyond.memory import MemoryQueue
+from sslvit.beyond.mix import CL_MASK_PROB, MIX_SCALE, Mixed
 from sslvit.core.data import DataConfig, sizes_from_kappa
 from sslvit.core.metrics import METRICS
-from sslvit.core.training import DEFAULTS, Run, TrainConfig, TrainingDiverged, train
+from sslvit.core.objectives import Objective
+from sslvit.core.training import DEFAULTS, Run, TrainConfig, Trajectory, TrainingDiverged, train
+from sslvit.core.validation import not_allowed
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "configs_from_args", "run_summary"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -94,7 +98,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configs(args: argparse.Namespace) -> Run:
+def _objective(args: argparse.Namespace) -> Union[str, Objective]:
+    """The objective of the flags: a name, a memory queue (chapter 11) or the mixed objective (chapter 12)."""
+    if args.objective != "mix":
+        if args.mix is not None:
+            raise not_allowed("mix", args.mix, "a mixing weight needs objective='mix' (leave mix=None)")
+        if args.cl_mask_prob is not None:
+            raise not_allowed("cl_mask_prob", args.cl_mask_prob, "the CL views' masking probability needs objective='mix'")
+    if args.queue and args.objective != "cl":
+        raise not_allowed("queue", args.queue, "a memory queue of negatives needs objective='cl' (use 0)")
+    if args.objective == "mix":
+        return Mixed(weight=0.5 if args.mix is None else args.mix, scale=args.mix_scale,
+                     cl_mask_prob=CL_MASK_PROB if args.cl_mask_prob is None else args.cl_mask_prob)
+    return MemoryQueue(args.queue) if args.queue else args.objective
+
+
+def configs_from_args(args: argparse.Namespace) -> Run:
+    """The run that the parsed flags of ``train`` describe."""
     if (args.kappa_s is None) != (args.kappa_c is None):
         raise ValueError("give both --kappa-s and --kappa-c, or neither")
     if args.kappa_s is not None:
@@ -107,12 +127,33 @@ def _configs(args: argparse.Namespace) -> Run:
     data = DataConfig(patches=args.patches, clusters=args.clusters, global_size=global_size, local_size=local_size,
                       layout=args.layout, low=args.low, high=args.high, allow_no_dominant=args.allow_no_dominant,
                       scale_law=args.scale_law, scale_param=args.scale_param)
-    train_cfg = TrainConfig(objective=args.objective, mask_prob=args.mask_prob, lr=args.lr, steps=args.steps,
+    train_cfg = TrainConfig(objective=_objective(args), mask_prob=args.mask_prob, lr=args.lr, steps=args.steps,
                             batch_size=args.batch_size, negatives=args.negatives, tau=args.tau,
-                            optimizer=args.optimizer, seed=args.seed, population=args.population, queue=args.queue,
-                            mix=args.mix, mix_scale=args.mix_scale, cl_mask_prob=args.cl_mask_prob,
+                            optimizer=args.optimizer, seed=args.seed, population=args.population,
                             init_std=args.init_std)
     return Run(data, train_cfg)
+
+
+#: the JSON's training settings, in this order; the objective's own settings are null or their defaults when the
+#: run's objective has none
+TRAIN_KEYS = ("objective", "mask_prob", "lr", "steps", "batch_size", "negatives", "tau", "optimizer", "seed",
+              "population", "queue", "mix", "mix_scale", "cl_mask_prob", "init_std")
+OBJECTIVE_DEFAULTS = {"queue": 0, "mix": None, "mix_scale": MIX_SCALE, "cl_mask_prob": None}
+
+
+def run_summary(traj: Trajectory, r: int = 0) -> dict:
+    """The JSON contract of the command line for run ``r`` of ``traj``: ``delta``, ``config``, ``final``,
+    ``history`` (one entry per logged step), ``seconds``. Metrics that do not apply to the run are ``None``."""
+    run = traj.runs[r]
+
+    def row(t: int) -> dict:
+        return {name: (float(traj.history[name][t, r]) if name in traj.history else None) for name in METRICS}
+
+    settings = run.train.to_dict()
+    train_cfg = {k: settings.get(k, OBJECTIVE_DEFAULTS.get(k)) for k in TRAIN_KEYS}
+    return {"delta": run.delta, "config": {"data": run.data.to_dict(), "train": train_cfg},
+            "final": row(len(traj.steps) - 1), "history": [{"step": s, **row(t)} for t, s in enumerate(traj.steps)],
+            "seconds": traj.seconds}
 
 
 def _table(summary: dict) -> str:
@@ -135,7 +176,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return 2
         torch.set_num_threads(args.threads)
     try:
-        run = _configs(args)
+        run = configs_from_args(args)
         steps = int(run.train.steps)  # type: ignore[arg-type]
         log_every = args.log_every if args.log_every is not None else max(1, steps // 10)
         if log_every < 1:
@@ -148,13 +189,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except TrainingDiverged as e:
         sys.stderr.write(f"{prog}: training diverged: {e}\n")
         return 1
-    summary = traj.summary(0)
-    d = run.data
-    print(f"{run.train.objective.upper()}  P={d.patches} K={d.clusters} C_s={d.global_size} C_c={d.local_size} "
+    summary = run_summary(traj, 0)
+    d, objective = run.data, run.train.objective
+    print(f"{objective.name.upper()}  P={d.patches} K={d.clusters} C_s={d.global_size} C_c={d.local_size} "
           f"N={d.n_areas} layout={d.layout}  Δ={summary['delta']:+.3f}  gamma={run.train.mask_prob} "
           f"lr={run.train.lr:g} steps={steps} seed={run.train.seed}"
-          + (f" lambda={run.train.mix:g} c={run.train.mix_scale:g} gamma_cl={run.train.cl_mask_prob}"
-             if run.train.objective == "mix" else "") + f"  ({traj.seconds:.1f} s)")
+          + (f" lambda={objective.weight:g} c={objective.scale:g} gamma_cl={objective.cl_mask_prob}"
+             if isinstance(objective, Mixed) else "") + f"  ({traj.seconds:.1f} s)")
     if args.json:
         print(json.dumps(summary))
     else:

@@ -193,7 +193,7 @@ def reconstruction(traj: "object", run: int = 0, batch: int = 256, seed: int = 2
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"chunk={chunk!r} is not allowed: a positive integer")
     spec = traj.runs[run]  # type: ignore[attr-defined]
-    if spec.train.objective != "mae":
+    if spec.train.objective.name != "mae":
         raise ValueError("reconstruction() needs an MAE run")
     A_r, B_r = traj.correlations(run)  # type: ignore[attr-defined]
     A_r = A_r if A is None else A

@@ -30,7 +30,8 @@ import numpy as np
 import torch
 
 from sslvit.core.data import DataConfig, information_gap
-from sslvit.core.training import OBJECTIVES, SHARED_DATA, SHARED_TRAIN, Run, TrainConfig, Trajectory, train
+from sslvit.core.runs import SHARED_DATA, SHARED_TRAIN
+from sslvit.core.training import DEFAULTS, Run, TrainConfig, Trajectory, train
 
 __all__ = [
     "admissible_global_sizes",
@@ -132,12 +133,12 @@ def sweep_runs(data: Sequence[DataConfig], objectives: Sequence[str] = ("mae", "
         if not isinstance(d, DataConfig):
             raise TypeError(f"data must hold sslvit.DataConfig objects, got {type(d).__name__}")
     for obj in objectives:
-        if obj not in OBJECTIVES:
-            raise ValueError(f"objective={obj!r} is not allowed: one of {OBJECTIVES}")
+        if obj not in DEFAULTS:
+            raise ValueError(f"objective={obj!r} is not allowed: one of {tuple(DEFAULTS)}")
     overrides = dict(overrides or {})
     for obj in overrides:
-        if obj not in OBJECTIVES:
-            raise ValueError(f"overrides key {obj!r} is not allowed: one of {OBJECTIVES}")
+        if obj not in DEFAULTS:
+            raise ValueError(f"overrides key {obj!r} is not allowed: one of {tuple(DEFAULTS)}")
     for key in ("objective", "mask_prob", "seed"):
         if key in train_kwargs or any(key in o for o in overrides.values()):
             raise ValueError(f"{key!r} is a sweep axis: give it through objectives / mask_probs / seeds")
@@ -153,7 +154,8 @@ def sweep_runs(data: Sequence[DataConfig], objectives: Sequence[str] = ("mae", "
 
 def batch_key(run: Run) -> tuple:
     """What runs trained in one batched call must share (:mod:`sslvit.train`): data and training fields."""
-    return (tuple(getattr(run.data, n) for n in SHARED_DATA), tuple(getattr(run.train, n) for n in SHARED_TRAIN))
+    train = tuple(type(run.train.objective) if n == "objective" else getattr(run.train, n) for n in SHARED_TRAIN)
+    return tuple(getattr(run.data, n) for n in SHARED_DATA), train
 
 
 def group_runs(runs: Sequence[Run]) -> list[list[int]]:
@@ -242,7 +244,7 @@ def run_sweep(runs: Sequence[Run], *, eval_batch: Optional[int] = None, dtype: t
                      eval_batch=eval_batch, dtype=dtype, progress=progress)
         seconds = time.perf_counter() - start
         trajectories.append(traj)
-        calls.append({"call": call, "objective": first.train.objective, "patches": first.data.patches,
+        calls.append({"call": call, "objective": first.train.objective.name, "patches": first.data.patches,
                       "layout": first.data.layout, "steps": steps, "batch_size": first.train.batch_size,
                       "runs": len(members), "seconds": seconds})
         position = {s: t for t, s in enumerate(traj.steps)}
@@ -255,7 +257,7 @@ def run_sweep(runs: Sequence[Run], *, eval_batch: Optional[int] = None, dtype: t
 def _row(run: Run, index: int, call: int, traj: Trajectory, r: int, marks: Mapping[float, int]) -> dict:
     d, t = run.data, run.train
     row: dict[str, Any] = {"index": index, "call": call}
-    values = {"objective": t.objective, "patches": d.patches, "layout": d.layout, "global_size": d.global_size,
+    values = {"objective": t.objective.name, "patches": d.patches, "layout": d.layout, "global_size": d.global_size,
               "local_size": d.local_size, "n_areas": d.n_areas, "delta": d.delta, "mask_prob": float(t.mask_prob),  # type: ignore[arg-type]
               "lr": float(t.lr), "steps": int(t.steps), "batch_size": t.batch_size, "negatives": t.negatives,  # type: ignore[arg-type]
               "seed": t.seed}

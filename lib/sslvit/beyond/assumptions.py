@@ -12,7 +12,6 @@ mean effect of the unperturbed runs with the same seeds (:func:`break_level`).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from typing import Callable, Optional, Sequence, Union
 
@@ -110,9 +109,6 @@ def exceed_level(levels: Sequence[float], values: torch.Tensor, threshold: float
     return None, mean
 
 
-_BAD_RUNS = re.compile(r"run\(s\) \[([0-9, ]+)\]")
-
-
 def train_tolerant(runs: Sequence[Run], trainer: Callable[..., object], extra: Optional[Sequence[object]] = None,
                    **kwargs: object) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]:
     """Train ``runs`` with ``trainer`` (:func:`sslvit.train` or :func:`sslvit.beyond.fullq.train_fullq`); when some
@@ -122,17 +118,14 @@ def train_tolerant(runs: Sequence[Run], trainer: Callable[..., object], extra: O
     Returns ``(initial, final, diverged)``: metric name → ``(R,)`` at step 0 and at the last step (NaN for
     diverged runs) and ``diverged`` ``(R,)`` bool.
     """
-    alive = list(range(len(runs)))
+    alive, last = list(range(len(runs))), None
     while alive:
         sub = [runs[i] for i in alive]
         args = (sub,) if extra is None else (sub, [extra[i] for i in alive])
         try:
             traj = trainer(*args, **kwargs)
         except TrainingDiverged as e:
-            m = _BAD_RUNS.search(str(e))
-            if m is None:
-                raise
-            bad = {alive[int(i)] for i in m.group(1).split(",")}
+            bad, last = {alive[i] for i in e.runs}, e
             alive = [i for i in alive if i not in bad]
             continue
         hist = traj.history  # type: ignore[attr-defined]
@@ -145,7 +138,8 @@ def train_tolerant(runs: Sequence[Run], trainer: Callable[..., object], extra: O
         diverged = torch.ones(len(runs), dtype=torch.bool)
         diverged[idx] = False
         return initial, final, diverged
-    raise TrainingDiverged("every run diverged")
+    raise TrainingDiverged("the loss of every run", last.step if last else 0, list(range(len(runs))),
+                           [r.train.lr for r in runs])
 
 
 def _result(kind: str, objective: str, levels: list[float], seeds: list[int], initial: dict, final: dict,
@@ -177,9 +171,9 @@ def feature_sweep(data: DataConfig, train_cfg: TrainConfig, overlaps: Sequence[f
     S = len(seeds)
     rows = lambda first, n: [list(range(0, S))] + [list(range((first + i) * S, (first + i + 1) * S)) for i in range(n)]  # noqa: E731
     return {
-        "overlap": _result("overlap", train_cfg.objective, overlaps, seeds, initial, final, diverged,
+        "overlap": _result("overlap", train_cfg.objective.name, overlaps, seeds, initial, final, diverged,
                            rows(1, len(overlaps) - 1), [f"ρ={x:g}" for x in overlaps]),
-        "noise": _result("noise", train_cfg.objective, noises, seeds, initial, final, diverged,
+        "noise": _result("noise", train_cfg.objective.name, noises, seeds, initial, final, diverged,
                          rows(len(overlaps), len(noises) - 1), [f"σ={x:g}" for x in noises]),
     }
 
@@ -204,7 +198,7 @@ def scale_sweep(data: DataConfig, train_cfg: TrainConfig, laws: dict[str, Sequen
     for law, ps in laws.items():
         f = (level or {}).get(law, lambda x: x)
         index = [list(range(S))] + [list(range((first + i) * S, (first + i + 1) * S)) for i in range(len(ps))]
-        out[law] = _result(law, train_cfg.objective, [0.0] + [float(f(p)) for p in ps], seeds, initial, final,
+        out[law] = _result(law, train_cfg.objective.name, [0.0] + [float(f(p)) for p in ps], seeds, initial, final,
                            diverged, index, ["uniform"] + [f"{p:g}" for p in ps])
         first += len(ps)
     return out

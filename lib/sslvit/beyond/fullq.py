@@ -37,11 +37,12 @@ from typing import Optional, Sequence, Union
 import torch
 
 from sslvit.core.data import DataConfig, Layout
-from sslvit.core.engine import key_areas
+from sslvit.core.engine import area_masses, key_areas
 from sslvit.core.metrics import area_attention, attention_distance, fp_correlations, nmi
-from sslvit.core.objectives import negatives_mask
+from sslvit.core.objectives import CL, MAE, cl_loss_dense, mae_loss_dense, negatives_mask, oracle_attention
 from sslvit.core.perf import keep_large_allocations
-from sslvit.core.training import Run, TrainingDiverged, _Batch, _Runs, _stream
+from sslvit.core.runs import STREAMS, ImageBatch, RunBatch, random_stream
+from sslvit.core.training import History, Run, check_finite, logged_steps
 from sslvit.core.validation import not_allowed
 
 __all__ = [
@@ -51,8 +52,6 @@ __all__ = [
     "realised_overlaps",
     "patch_content",
     "fullq_forward",
-    "mae_loss_batched",
-    "cl_loss_batched",
     "train_fullq",
 ]
 
@@ -140,21 +139,6 @@ def fullq_forward(W: torch.Tensor, X: torch.Tensor, visible: torch.Tensor) -> tu
     return attn @ Xt, attn
 
 
-def mae_loss_batched(F: torch.Tensor, X: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
-    """SPEC §3 MAE per run ``(R,)``: ``F``, ``X`` ``(R, Bt, P, D)``, ``visible`` ``(R, Bt, P)``."""
-    masked = (~visible).to(F.dtype)
-    err = ((F - X) ** 2).sum(-1)
-    return ((err * masked).sum(-1) / (2.0 * masked.sum(-1).clamp(min=1.0))).mean(-1)
-
-
-def cl_loss_batched(F1: torch.Tensor, F2: torch.Tensor, allowed: torch.Tensor, tau: float) -> torch.Tensor:
-    """SPEC §3 InfoNCE per run ``(R,)`` from two views' outputs ``(R, Bt, P, D)``; ``allowed`` ``(R, Bt, Bt)``."""
-    f1, f2 = F1.mean(2), F2.mean(2)
-    logits = torch.einsum("rbd,rcd->rbc", f1, f2) / tau
-    logits = logits.masked_fill(~allowed, float("-inf"))
-    return (torch.logsumexp(logits, -1) - torch.diagonal(logits, dim1=1, dim2=2)).mean(-1)
-
-
 @dataclass
 class FullQTrajectory:
     """What :func:`train_fullq` returns: like :class:`sslvit.train.Trajectory`, with the query rows
@@ -182,46 +166,95 @@ def _correlations(W: torch.Tensor, V: torch.Tensor) -> tuple[torch.Tensor, torch
     return torch.einsum("rpd,rknd->rpkn", W, V), W[:, :, :P]
 
 
-def _oracle_attention(visible: torch.Tensor, key_area: torch.Tensor) -> torch.Tensor:
-    """SPEC §4 oracle attention ``(R, Bt, P, P)``: uniform over the visible keys of the query's own area
-    (over all visible keys when none is visible)."""
-    vis = visible.to(torch.float64)
-    same = (key_area[..., :, None] == key_area[..., None, :]).to(vis.dtype) * vis[..., None, :]
-    own = same.sum(-1, keepdim=True)
-    spread = vis[..., None, :].expand_as(same) / vis.sum(-1).clamp(min=1.0)[..., None, None]
-    return torch.where(own > 0, same / own.clamp(min=1.0), spread)
-
-
-def _evaluate(W: torch.Tensor, V: torch.Tensor, state: _Runs, batch: _Batch, X: torch.Tensor,
+def _evaluate(W: torch.Tensor, V: torch.Tensor, state: RunBatch, batch: ImageBatch, X: torch.Tensor,
               allowed: torch.Tensor, tau: float) -> dict[str, torch.Tensor]:
+    """The metrics of chapter 6 on the evaluation batch (attention metrics on the first view), and the loss."""
     with torch.no_grad():
         ka = key_areas(state.area, batch.cluster)
-        F1, attn = fullq_forward(W, X, batch.visible)
-        vis = batch.visible.to(W.dtype)
-        R, Bt, P, _ = attn.shape
-        mass = attn.new_zeros(R, Bt, P, state.N)
-        mass.scatter_add_(3, ka[:, :, None, :].expand(R, Bt, P, P), attn * vis[:, :, None, :])
-        own, glob = area_attention(mass.transpose(2, 3), ka)
+        F1, attn = fullq_forward(W, X, batch.views[0])
+        own, glob = area_attention(area_masses(attn, ka, batch.views[0], state.N), ka)
         A, _ = _correlations(W, V)
         fp_own, fp_glob = fp_correlations(A, state.area)
         out = {"own_area_attention": own, "global_area_attention": glob, "fp_own": fp_own,
                "fp_global": fp_glob, "nmi": nmi(attn)}
         if state.coords is not None:
             out["attention_distance"] = attention_distance(attn, state.coords.to(W.device))
-        if state.objective == "mae":
-            out["loss"] = mae_loss_batched(F1, X, batch.visible)
-            oracle = _oracle_attention(batch.visible, ka).to(W.dtype)
-            Xt = X * vis[..., None]
-            out["oracle_loss"] = mae_loss_batched(oracle @ Xt, X, batch.visible)
-        else:
-            F2, _ = fullq_forward(W, X, batch.visible2)
-            out["loss"] = cl_loss_batched(F1, F2, allowed, tau)
+        out.update(_losses(W, X, batch, allowed, tau, F1))
+        if isinstance(state.runs[0].train.objective, MAE):
+            Xt = X * batch.views[0][..., None].to(W.dtype)
+            oracle = oracle_attention(ka, batch.views[0]).to(W.dtype)
+            out["oracle_loss"] = mae_loss_dense(oracle @ Xt, X, batch.views[0])
     return {k: v.detach().to("cpu", torch.float64) for k, v in out.items()}
+
+
+def _losses(W: torch.Tensor, X: torch.Tensor, batch: ImageBatch, allowed: torch.Tensor, tau: float,
+            F1: Optional[torch.Tensor] = None) -> dict[str, torch.Tensor]:
+    """``{"loss": (R,)}``: the MAE loss of the first view, or the InfoNCE of the two views (chapter 2, 5)."""
+    F1 = fullq_forward(W, X, batch.views[0])[0] if F1 is None else F1
+    if len(batch.views) == 1:
+        return {"loss": mae_loss_dense(F1, X, batch.views[0])}
+    F2, _ = fullq_forward(W, X, batch.views[1])
+    return {"loss": cl_loss_dense(F1, F2, allowed, tau)}
 
 
 def _noise(gens: Sequence[torch.Generator], shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     D = shape[-1]
     return torch.stack([torch.randn(*shape, generator=g, dtype=dtype) for g in gens]).div_(math.sqrt(D))
+
+
+def _check_fullq_runs(state: RunBatch) -> None:
+    for i, r in enumerate(state.runs):
+        if r.data.n_areas != state.runs[0].data.n_areas:
+            raise ValueError(f"runs[{i}] has {r.data.n_areas} areas, runs[0] {state.runs[0].data.n_areas}: "
+                             "runs trained together by train_fullq must have the same number of areas")
+        if type(r.train.objective) not in (MAE, CL):
+            raise ValueError(f"runs[{i}]: train_fullq supports the paper's objectives 'mae' and 'cl', got "
+                             f"objective={r.train.objective!r}")
+        if r.train.optimizer != "gd" or r.train.population is not None:
+            raise ValueError(f"runs[{i}]: train_fullq supports plain gradient descent with fresh batches only "
+                             "(optimizer='gd', population=None)")
+
+
+class _FullQData:
+    """Features, noise levels and the fixed evaluation images (with their noise) of the runs of one call."""
+
+    def __init__(self, state: RunBatch, perturbations: Sequence[Perturbation], eval_batch: Optional[int]) -> None:
+        train0, dtype = state.runs[0].train, state.dtype
+        size = eval_batch if eval_batch is not None else train0.batch_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < train0.objective.min_images:
+            raise not_allowed("eval_batch", eval_batch, "a positive integer (at least 2 for CL)")
+        negatives = torch.tensor([r.train.negatives for r in state.runs])
+        self.allowed = negatives_mask(negatives, state.images)                         # (R, Bt, Bt)
+        self.eval_allowed = negatives_mask(negatives.clamp(max=size - 1), size)
+        self.D = token_dim(state.runs[0].data)
+        self.V = feature_vectors(state.runs[0].data, torch.tensor([p.overlap for p in perturbations]), dtype)
+        self.sigma = torch.tensor([p.noise for p in perturbations], dtype=dtype)
+        self.eval = state.draw([random_stream(r.train.seed, STREAMS["eval"]) for r in state.runs], size)
+        xi = _noise([random_stream(r.train.seed, NOISE_EVAL_STREAM) for r in state.runs], (size, state.P, self.D), dtype)
+        self.eval_X = self.content(state, self.eval, xi)
+        self.noise_streams = [random_stream(r.train.seed, NOISE_TRAIN_STREAM) for r in state.runs]
+
+    def content(self, state: RunBatch, batch: ImageBatch, xi: torch.Tensor) -> torch.Tensor:
+        return patch_content(self.V, state.area, batch.cluster, batch.scale, self.sigma, xi)
+
+    def train_batch(self, state: RunBatch) -> tuple[ImageBatch, torch.Tensor]:
+        batch = state.draw(state.train_streams, state.images)
+        xi = _noise(self.noise_streams, (state.images, state.P, self.D), state.dtype)
+        return batch, self.content(state, batch, xi)
+
+
+def _as_perturbations(perturbations, n: int) -> list[Perturbation]:
+    if perturbations is None:
+        perturbations = Perturbation()
+    if isinstance(perturbations, Perturbation):
+        perturbations = [perturbations] * n
+    perturbations = list(perturbations)
+    if len(perturbations) != n:
+        raise ValueError(f"got {len(perturbations)} perturbations for {n} runs: give one per run or one for all")
+    for p in perturbations:
+        if not isinstance(p, Perturbation):
+            raise TypeError(f"expected sslvit.beyond.fullq.Perturbation objects, got {type(p).__name__}")
+    return perturbations
 
 
 def train_fullq(
@@ -235,93 +268,36 @@ def train_fullq(
     """Train the full-``Q`` model on perturbed features by gradient descent (autograd), all runs at once.
 
     ``runs``: as for :func:`sslvit.train` (same shared fields), plus all runs must have the same number of
-    areas ``N``; only plain gradient descent with fresh batches (``optimizer="gd"``, ``population=None``).
-    ``perturbations``: one per run, or one for all (default: none, i.e. ``ρ = 0, σ = 0``).
-    Metrics (SPEC §4, on the first view of a fixed evaluation batch) are logged at step 0, every
-    ``log_every`` steps and at the last step. Raises :class:`~sslvit.train.TrainingDiverged` if a loss or a
-    gradient stops being finite.
+    areas ``N``; only plain gradient descent with fresh batches. ``perturbations``: one per run, or one for all
+    (default: none, i.e. ``ρ = 0, σ = 0``). Metrics (chapter 6, on the first view of a fixed evaluation batch)
+    are logged at step 0, every ``log_every`` steps and at the last step. Raises
+    :class:`~sslvit.core.training.TrainingDiverged` if a loss or a gradient stops being finite.
     """
-    if isinstance(runs, Run):
-        runs = [runs]
-    runs = list(runs)
-    if perturbations is None:
-        perturbations = Perturbation()
-    if isinstance(perturbations, Perturbation):
-        perturbations = [perturbations] * len(runs)
-    perturbations = list(perturbations)
-    if len(perturbations) != len(runs):
-        raise ValueError(f"got {len(perturbations)} perturbations for {len(runs)} runs: give one per run or one for all")
-    for p in perturbations:
-        if not isinstance(p, Perturbation):
-            raise TypeError(f"expected sslvit.beyond.fullq.Perturbation objects, got {type(p).__name__}")
-    if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 1:
-        raise not_allowed("log_every", log_every, "a positive integer")
+    runs = [runs] if isinstance(runs, Run) else list(runs)
+    perturbations = _as_perturbations(perturbations, len(runs))
+    steps = int(runs[0].train.steps) if runs else 0
+    logged = logged_steps(steps, log_every, None)
     keep_large_allocations()
-    state = _Runs(runs, dtype, "cpu")
-    for i, r in enumerate(state.runs):
-        if r.data.n_areas != state.runs[0].data.n_areas:
-            raise ValueError(f"runs[{i}] has {r.data.n_areas} areas, runs[0] {state.runs[0].data.n_areas}: "
-                             "runs trained together by train_fullq must have the same number of areas")
-        if r.train.objective not in ("mae", "cl") or getattr(r.train, "queue", 0):
-            raise ValueError(f"runs[{i}]: train_fullq supports the SPEC §3 objectives 'mae' and 'cl' (no memory "
-                             f"queue), got objective={r.train.objective!r}")
-        if r.train.optimizer != "gd" or r.train.population is not None:
-            raise ValueError(f"runs[{i}]: train_fullq supports plain gradient descent with fresh batches only "
-                             "(optimizer='gd', population=None)")
-    cfg0, tcfg = state.runs[0].data, state.runs[0].train
-    steps, tau, Bt = int(tcfg.steps), float(tcfg.tau), state.images  # type: ignore[arg-type]
-    R, P, D = len(runs), state.P, token_dim(cfg0)
-    eval_size = eval_batch if eval_batch is not None else tcfg.batch_size
-    if isinstance(eval_size, bool) or not isinstance(eval_size, int) or eval_size < (2 if state.objective == "cl" else 1):
-        raise not_allowed("eval_batch", eval_batch, "a positive integer (at least 2 for CL)")
-    eval_allowed = negatives_mask(torch.tensor([min(r.train.negatives, eval_size - 1) for r in state.runs]),  # type: ignore[type-var]
-                                  eval_size)
-    V = feature_vectors(cfg0, torch.tensor([p.overlap for p in perturbations]), dtype)  # (R, K, N, D)
-    sigma = torch.tensor([p.noise for p in perturbations], dtype=dtype)
-    eval_data = state.draw([_stream(r.train.seed, 2) for r in state.runs], eval_size)
-    eval_xi = _noise([_stream(r.train.seed, NOISE_EVAL_STREAM) for r in state.runs], (eval_size, P, D), dtype)
-    eval_X = patch_content(V, state.area, eval_data.cluster, eval_data.scale, sigma, eval_xi)
-    noise_streams = [_stream(r.train.seed, NOISE_TRAIN_STREAM) for r in state.runs]
-
-    W = torch.zeros(R, P, D, dtype=dtype, requires_grad=True)
+    state = RunBatch(runs, dtype, "cpu")
+    _check_fullq_runs(state)
+    data, tau, history = _FullQData(state, perturbations, eval_batch), float(state.runs[0].train.tau), History()
+    W = torch.zeros(len(runs), state.P, data.D, dtype=dtype, requires_grad=True)
     lr = state.lr[:, None, None]
-    history: dict[str, list[torch.Tensor]] = {}
-    logged: list[int] = []
-
-    def log(step: int) -> None:
-        values = _evaluate(W.detach(), V, state, eval_data, eval_X, eval_allowed, tau)
-        if not torch.isfinite(values["loss"]).all():
-            bad = (~torch.isfinite(values["loss"])).nonzero().flatten().tolist()
-            raise TrainingDiverged(f"the evaluation loss is NaN or infinite at step {step} in run(s) {bad}; "
-                                   "try a smaller step size")
-        for name, v in values.items():
-            history.setdefault(name, []).append(v)
-        logged.append(step)
-
     start = time.perf_counter()
-    log(0)
-    for t in range(1, steps + 1):
-        batch = state.draw(state.train_streams, Bt)
-        xi = _noise(noise_streams, (Bt, P, D), dtype)
-        X = patch_content(V, state.area, batch.cluster, batch.scale, sigma, xi)
-        F1, _ = fullq_forward(W, X, batch.visible)
-        if state.objective == "mae":
-            loss = mae_loss_batched(F1, X, batch.visible)
-        else:
-            F2, _ = fullq_forward(W, X, batch.visible2)
-            loss = cl_loss_batched(F1, F2, state.allowed, tau)
-        (grad,) = torch.autograd.grad(loss.sum(), [W])
-        if not (torch.isfinite(loss).all() and torch.isfinite(grad).all()):
-            bad = (~torch.isfinite(grad.reshape(R, -1)).all(-1) | ~torch.isfinite(loss)).nonzero().flatten().tolist()
-            raise TrainingDiverged(f"the training loss or gradient is NaN or infinite at step {t} in run(s) {bad}; "
-                                   "try a smaller step size")
-        with torch.no_grad():
-            W.sub_(lr * grad)
-        if t % log_every == 0 or t == steps:
-            log(t)
-    seconds = time.perf_counter() - start
-    Wf = W.detach()
-    A, B = _correlations(Wf, V)
-    return FullQTrajectory(runs=state.runs, perturbations=tuple(perturbations), steps=logged,
-                           history={k: torch.stack(v) for k, v in history.items()}, W=Wf, V=V, A=A, B=B,
-                           layouts=state.layouts, seconds=seconds)
+    for t in range(steps + 1):
+        if t > 0:
+            batch, X = data.train_batch(state)
+            loss = _losses(W, X, batch, data.allowed, tau)["loss"]
+            (grad,) = torch.autograd.grad(loss.sum(), [W])
+            check_finite("the training loss or gradient", torch.cat([loss[:, None], grad.reshape(len(runs), -1)], 1),
+                         t, state)
+            with torch.no_grad():
+                W.sub_(lr * grad)
+        if t in logged:
+            values = _evaluate(W.detach(), data.V, state, data.eval, data.eval_X, data.eval_allowed, tau)
+            check_finite("the evaluation loss", values["loss"], t, state)
+            history.add(t, values)
+    A, B = _correlations(W.detach(), data.V)
+    return FullQTrajectory(runs=state.runs, perturbations=tuple(perturbations), steps=history.steps,
+                           history=history.stacked(), W=W.detach(), V=data.V, A=A, B=B, layouts=state.layouts,
+                           seconds=time.perf_counter() - start)

@@ -14,13 +14,14 @@ Shapes: ``R`` runs, ``Bt`` images per step, ``N`` areas (padded to the largest r
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Optional, Sequence
 
 import torch
 
-from sslvit.core.objectives import cl_loss, in_batch_logits, representation
+from sslvit.core.objectives import CL, BoundCL, Objective, cl_loss, in_batch_logits, representation
 
-__all__ = ["RepresentationQueue", "representation", "cl_loss_with_queue", "check_queue_length"]
+__all__ = ["MemoryQueue", "RepresentationQueue", "cl_loss_with_queue", "check_queue_length"]
 
 
 def check_queue_length(queue: int) -> None:
@@ -119,3 +120,48 @@ def cl_loss_with_queue(
     q_logits = torch.einsum("rbn,rln->rbl", f1, queue_rep.detach().to(f1.dtype)) * q_same / tau
     q_logits = q_logits.masked_fill(~queue_valid[:, None, :], float("-inf"))
     return (torch.logsumexp(torch.cat([logits, q_logits], -1), dim=-1) - positive).mean(-1)
+
+
+@dataclass(frozen=True)
+class MemoryQueue(Objective):
+    """CL with a memory queue of the last ``queue`` second-view representations as extra negatives (chapter 11).
+
+    ``queue = 0`` is the paper's CL, bit for bit. Runs trained together may have different queue lengths.
+    """
+
+    queue: int = 0
+    name: ClassVar[str] = "cl"
+    defaults: ClassVar[dict[str, Any]] = CL.defaults
+    min_images: ClassVar[int] = 2
+
+    def __post_init__(self) -> None:
+        check_queue_length(self.queue)
+
+    def settings(self) -> dict[str, Any]:
+        return {"queue": self.queue}
+
+    def bind(self, runs: Any) -> "BoundMemoryQueue":
+        return BoundMemoryQueue(runs)
+
+
+class BoundMemoryQueue(BoundCL):
+    """CL whose InfoNCE also sees the valid entries of each run's queue; this step's second views enter the
+    queue when the step ends. Without any queue (all lengths 0) it is :class:`~sslvit.core.objectives.BoundCL`."""
+
+    def __init__(self, runs: Any) -> None:
+        super().__init__(runs)
+        lengths = [r.train.objective.queue for r in runs.runs]
+        self.queue = (RepresentationQueue(lengths, runs.N, runs.images, runs.dtype, runs.device)
+                      if any(lengths) else None)
+
+    def loss(self, mass1, mass2, scale, cluster, sl):
+        if self.queue is None:
+            return super().loss(mass1, mass2, scale, cluster, sl)
+        loss = cl_loss_with_queue(mass1, mass2, scale, cluster, self.allowed(mass1.shape[1], sl), self.tau,
+                                  *self.queue.view(sl))
+        self.queue.stage(sl, representation(mass2.detach(), scale), cluster)
+        return loss
+
+    def end_step(self) -> None:
+        if self.queue is not None:
+            self.queue.commit()

@@ -28,51 +28,25 @@ Metrics of a mixed run (:func:`sslvit.train.evaluate`) are measured on view 1 (t
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Optional, Sequence
 
 import torch
 
+from sslvit.core import engine
+from sslvit.core.data import check_mask_prob
+from sslvit.core.objectives import MAE, BoundCL, BoundObjective, Objective, register_objective
+from sslvit.core.objectives.mae import BoundMAE
+
 from sslvit.core.validation import not_allowed
 
-__all__ = ["MIX_SCALE", "CL_MASK_PROB", "validate_mix", "mix_weights", "combine", "collapse_onset"]
+__all__ = ["MIX_SCALE", "CL_MASK_PROB", "Mixed", "mix_weights", "combine", "collapse_onset"]
 
 #: default ``c``: SPEC §3's CL step size over its MAE step size (2e4 / 1e3)
 MIX_SCALE = 20.0
 #: default ``γ_cl`` of the two CL views (SPEC §3's CL default)
 CL_MASK_PROB = 0.3
 
-
-
-def validate_mix(cfg: object) -> None:
-    """Check and fill the mixing fields of a :class:`sslvit.train.TrainConfig` (called by its ``__post_init__``).
-
-    For ``objective="mix"``: ``mix`` (λ) defaults to 0.5 and must lie in ``[0, 1]``; ``mix_scale`` (c) must be
-    positive and finite; ``cl_mask_prob`` defaults to :data:`CL_MASK_PROB`; at least 2 images per step (the CL
-    term needs a negative pool). For the pure objectives ``mix`` and ``cl_mask_prob`` must stay ``None``.
-    """
-    from sslvit.core.data import check_mask_prob
-
-    objective = getattr(cfg, "objective")
-    lam, scale, gamma_cl = getattr(cfg, "mix"), getattr(cfg, "mix_scale"), getattr(cfg, "cl_mask_prob")
-    if objective != "mix":
-        if lam is not None:
-            raise not_allowed("mix", lam, "a mixing weight needs objective='mix' (leave mix=None)")
-        if gamma_cl is not None:
-            raise not_allowed("cl_mask_prob", gamma_cl, "the CL views' masking probability needs objective='mix'")
-        return
-    if lam is None:
-        lam = 0.5
-        object.__setattr__(cfg, "mix", lam)
-    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0.0 <= float(lam) <= 1.0:
-        raise not_allowed("mix", lam, "the weight λ of the MAE term, a number in [0, 1]")
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (math.isfinite(scale) and scale > 0):
-        raise not_allowed("mix_scale", scale, "c > 0, the factor of the CL term (default 20 = 2e4 / 1e3)")
-    if gamma_cl is None:
-        object.__setattr__(cfg, "cl_mask_prob", CL_MASK_PROB)
-    check_mask_prob(getattr(cfg, "cl_mask_prob"))
-    if getattr(cfg, "images_per_step") < 2:
-        raise not_allowed("batch_size", getattr(cfg, "batch_size"), "at least 2 images per step for objective='mix' "
-                    "(the CL term needs negatives)")
 
 
 def mix_weights(lam: torch.Tensor, scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -128,3 +102,61 @@ def collapse_onset(lams: Sequence[float], global_attention: torch.Tensor, thresh
     last = int(collapsed.nonzero().max())
     contiguous = bool(collapsed[: last + 1].all())
     return float(lam[last]), contiguous
+
+
+@register_objective
+@dataclass(frozen=True)
+class Mixed(Objective):
+    """``weight · MAE(view 1) + (1 − weight) · scale · CL(views 2, 3)`` (chapter 12): ``weight`` is λ (runs trained
+    together may differ in it), ``scale`` is ``c``, ``cl_mask_prob`` masks the two CL views; the MAE view uses the
+    run's ``mask_prob`` and step size (MAE's defaults)."""
+
+    weight: float = 0.5
+    scale: float = MIX_SCALE
+    cl_mask_prob: float = CL_MASK_PROB
+    name: ClassVar[str] = "mix"
+    defaults: ClassVar[dict[str, Any]] = MAE.defaults
+    min_images: ClassVar[int] = 2
+
+    def __post_init__(self) -> None:
+        lam, scale = self.weight, self.scale
+        if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0.0 <= float(lam) <= 1.0:
+            raise not_allowed("weight", lam, "the weight λ of the MAE term, a number in [0, 1]")
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (math.isfinite(scale) and scale > 0):
+            raise not_allowed("scale", scale, "c > 0, the factor of the CL term (default 20 = 2e4 / 1e3)")
+        check_mask_prob(self.cl_mask_prob)
+
+    def settings(self) -> dict[str, Any]:
+        return {"mix": self.weight, "mix_scale": self.scale, "cl_mask_prob": self.cl_mask_prob}
+
+    def bind(self, runs: Any) -> "BoundMixed":
+        return BoundMixed(runs)
+
+
+class BoundMixed(BoundObjective):
+    """The mixed objective for a batch of runs: MAE on view 1 and CL on views 2 and 3 (drawn from the runs'
+    separate view stream), combined after both backward passes; metrics ``loss``, ``mae_loss``, ``cl_loss``."""
+
+    def __init__(self, runs: Any) -> None:
+        super().__init__(runs)
+        self.mae, self.cl = BoundMAE(runs), BoundCL(runs)
+        settings = [r.train.objective for r in runs.runs]
+        self.weight = torch.tensor([o.weight for o in settings], dtype=runs.dtype, device=runs.device)     # (R,)
+        self.scale = torch.tensor([float(o.scale) for o in settings], dtype=runs.dtype, device=runs.device)  # (R,)
+
+    def views(self, run: Any) -> list[tuple[float, bool]]:
+        gamma_cl = run.train.objective.cl_mask_prob
+        return [(run.train.mask_prob, False), (gamma_cl, True), (gamma_cl, True)]
+
+    def loss_and_grads(self, A, B, batch, sl, method):
+        mae = self.mae.loss_and_grads(A, B, batch, sl, method)
+        cl = self.cl.loss_and_grads(A, B, batch, sl, method, first_view=1)
+        return combine(self.weight[sl], self.scale[sl], mae, cl)
+
+    def evaluate(self, A, B, batch, sl, first):
+        mae_loss = self.mae.evaluate(A, B, batch, sl, first)["loss"].to("cpu", torch.float64)
+        area, cluster, scale, vis = self.runs.area[sl], batch.cluster[sl], batch.scale[sl], batch.views[1][sl]
+        mass2 = (engine.fast_forward(A, B, area, cluster, scale, vis) or engine.dense_forward(A, B, area, cluster, scale, vis)).mass
+        cl_loss = self.cl.evaluate(A, B, batch, sl, first, first_view=1, mass1=mass2)["loss"].to("cpu", torch.float64)
+        loss, = combine(self.weight[sl].cpu().double(), self.scale[sl].cpu().double(), [mae_loss], [cl_loss])
+        return {"loss": loss, "mae_loss": mae_loss, "cl_loss": cl_loss}

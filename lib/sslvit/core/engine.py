@@ -36,6 +36,7 @@ import torch
 
 __all__ = [
     "key_areas",
+    "area_masses",
     "scores",
     "DenseForward",
     "dense_forward",
@@ -51,6 +52,15 @@ def key_areas(area: torch.Tensor, cluster: torch.Tensor) -> torch.Tensor:
     """Area of every position of every image: ``area`` ``(R, K, P)``, ``cluster`` ``(R, Bt)`` → ``(R, Bt, P)``."""
     P = area.shape[2]
     return torch.gather(area, 1, cluster[..., None].expand(-1, -1, P))
+
+
+def area_masses(attn: torch.Tensor, key_area: torch.Tensor, visible: torch.Tensor, n_areas: int) -> torch.Tensor:
+    """Area masses ``(..., N, P)`` of a dense attention ``(..., P, P)`` (rows: queries): ``m[j, p]`` is the attention
+    of query ``p`` on the visible patches of area ``j`` (masked keys carry the value 0, so they are in no area).
+    ``key_area`` ``(..., P)`` long, ``visible`` ``(..., P)`` (bool or 0/1)."""
+    mass = attn.new_zeros(*attn.shape[:-1], n_areas)
+    mass.scatter_add_(-1, key_area[..., None, :].expand(attn.shape), attn * visible.to(attn.dtype)[..., None, :])
+    return mass.transpose(-1, -2)
 
 
 def _image_correlations(A: torch.Tensor, cluster: torch.Tensor) -> torch.Tensor:
@@ -86,15 +96,13 @@ def scores(A: torch.Tensor, B: torch.Tensor, key_area: torch.Tensor, coeff: torc
 def dense_forward(A: torch.Tensor, B: torch.Tensor, area: torch.Tensor, cluster: torch.Tensor,
                   scale: torch.Tensor, visible: torch.Tensor) -> DenseForward:
     """Attention of every image and its area masses (shapes in the module docstring)."""
-    R, P, K, N = A.shape
-    Bt = cluster.shape[1]
+    N = A.shape[3]
     vis = visible.to(A.dtype)                                              # (R, Bt, P)
     key_area = key_areas(area, cluster)                                    # (R, Bt, P)
     coeff = vis * torch.gather(scale, 2, key_area)                         # (R, Bt, P)
     attn = torch.softmax(scores(A, B, key_area, coeff, cluster), dim=-1)   # (R, Bt, P, P)
-    mass = attn.new_zeros(R, Bt, P, N)
-    mass.scatter_add_(3, key_area[:, :, None, :].expand(R, Bt, P, P), attn * vis[:, :, None, :])
-    return DenseForward(attn=attn, mass=mass.transpose(2, 3).contiguous(), key_area=key_area, coeff=coeff, visible=vis)
+    mass = area_masses(attn, key_area, vis, N).contiguous()                # (R, Bt, N, P)
+    return DenseForward(attn=attn, mass=mass, key_area=key_area, coeff=coeff, visible=vis)
 
 
 def dense_backward(fwd: DenseForward, grad_mass: torch.Tensor, cluster: torch.Tensor, n_clusters: int

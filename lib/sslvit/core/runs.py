@@ -1,0 +1,104 @@
+"""Many runs as one batched computation (book chapter 2, "many runs at once"): their layouts, random streams
+and per-run settings as tensors with a leading run axis ``R``, and the images each step draws.
+
+Every run draws from its own random streams, so a run gives the same numbers alone or inside a batch:
+stream 0 the layout, 1 the training batches, 2 the evaluation batch, 3 the separate views of an objective that
+has them (the mixed objective of chapter 12), 4 a random initialisation (``TrainConfig.init_std``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence, Union
+
+import torch
+
+from sslvit.core.data import draw_images, draw_mask, make_layout
+
+__all__ = ["STREAMS", "random_stream", "ImageBatch", "RunBatch", "SHARED_DATA", "SHARED_TRAIN", "chunks"]
+
+STREAMS = {"layout": 0, "train": 1, "eval": 2, "views": 3, "init": 4}
+#: what runs trained together must share (it fixes the tensor shapes and the loop)
+SHARED_DATA = ("patches", "clusters", "layout", "grid_shape")
+SHARED_TRAIN = ("objective", "steps", "batch_size", "optimizer", "tau", "population")
+
+
+def random_stream(seed: int, stream: int) -> torch.Generator:
+    """Independent random stream ``stream`` (see :data:`STREAMS`) of a run's seed."""
+    g = torch.Generator()
+    g.manual_seed((seed * 1_000_003 + stream) % (2**63))
+    return g
+
+
+@dataclass
+class ImageBatch:
+    """The images of one step, per run: ``cluster`` ``(R, Bt)``, ``scale`` ``(R, Bt, N)`` (padded to the largest
+    ``N``), and one visibility mask ``(R, Bt, P)`` per view of the objective (MAE one, CL two, mixed three)."""
+
+    cluster: torch.Tensor
+    scale: torch.Tensor
+    views: tuple[torch.Tensor, ...]
+
+
+def _same_kind(a: Any, b: Any, name: str) -> bool:
+    """Shared-field equality; objectives only need to be of the same kind (their settings may differ per run)."""
+    return type(a) is type(b) if name == "objective" else a == b
+
+
+class RunBatch:
+    """Layouts, random streams and per-run settings of a list of runs trained together, as batched tensors.
+
+    ``objective``: the runs' objective bound to this batch (:class:`~sslvit.core.objectives.BoundObjective`).
+    """
+
+    def __init__(self, runs: Sequence[Any], dtype: torch.dtype, device: Union[str, torch.device]) -> None:
+        self._check(runs)
+        first = runs[0]
+        self.runs = tuple(runs)
+        self.dtype, self.device = dtype, torch.device(device)
+        self.P, self.K = first.data.patches, first.data.clusters
+        self.N = max(r.data.n_areas for r in runs)
+        self.images = first.train.images_per_step
+        self.layouts = tuple(make_layout(r.data, random_stream(r.train.seed, STREAMS["layout"])) for r in runs)
+        self.area = torch.stack([lay.area for lay in self.layouts]).to(self.device)        # (R, K, P)
+        self.coords = self.layouts[0].coords
+        self.lr = torch.tensor([r.train.lr for r in runs], dtype=dtype, device=self.device)  # (R,)
+        self.train_streams = [random_stream(r.train.seed, STREAMS["train"]) for r in runs]
+        self.objective = first.train.objective.bind(self)
+        separate = any(extra for r in runs for _, extra in self.objective.views(r))
+        self.view_streams = [random_stream(r.train.seed, STREAMS["views"]) for r in runs] if separate else None
+
+    @staticmethod
+    def _check(runs: Sequence[Any]) -> None:
+        if len(runs) == 0:
+            raise ValueError("runs is empty: give at least one Run")
+        for r in runs:
+            if not hasattr(r, "data") or not hasattr(r, "train"):
+                raise TypeError(f"expected sslvit.Run objects, got {type(r).__name__}")
+        first = runs[0]
+        for i, r in enumerate(runs):
+            for part, names in (("data", SHARED_DATA), ("train", SHARED_TRAIN)):
+                for name in names:
+                    a, b = getattr(getattr(r, part), name), getattr(getattr(first, part), name)
+                    if not _same_kind(a, b, name):
+                        raise ValueError(f"runs[{i}].{part}.{name}={a!r} differs from runs[0] ({b!r}); runs trained "
+                                         f"together must share {SHARED_DATA + SHARED_TRAIN}")
+
+    def draw(self, streams: Sequence[torch.Generator], batch: int,
+             view_streams: Optional[Sequence[torch.Generator]] = None) -> ImageBatch:
+        """``batch`` images per run from each run's stream: clusters, scales, then the objective's views (a view
+        marked separate comes from ``view_streams`` when given, else from the same stream)."""
+        clusters, scales, views = [], [], []
+        for r, (run, g) in enumerate(zip(self.runs, streams)):
+            cluster, scale = draw_images(run.data, batch, g, self.dtype)
+            clusters.append(cluster)
+            scales.append(torch.nn.functional.pad(scale, (0, self.N - scale.shape[1])))
+            views.append([draw_mask(self.P, batch, prob, view_streams[r] if separate and view_streams else g)
+                          for prob, separate in self.objective.views(run)])
+        to = lambda xs: torch.stack(xs).to(self.device)  # noqa: E731
+        return ImageBatch(to(clusters), to(scales), tuple(to(list(v)) for v in zip(*views)))
+
+
+def chunks(n_runs: int, per_run: int, budget: int) -> list[slice]:
+    """Split the run axis into slices of at most ``budget`` elements of ``per_run`` each (at least one run)."""
+    size = max(1, budget // max(per_run, 1))
+    return [slice(i, min(i + size, n_runs)) for i in range(0, n_runs, size)]
