@@ -6,7 +6,7 @@ import torch
 
 from sslvit import DataConfig
 from sslvit.core.data import dense_patches
-from sslvit.beyond.richer import ToyTask, area_masses, toy_attention_report
+from sslvit.beyond.richer import ToyTask, local_query_attention, toy_attention_report
 from sslvit.vit.model import TinyViT, ViTConfig
 
 
@@ -36,14 +36,14 @@ def test_area_masses_by_hand():
     attn[0, 2, 3] = 1.0                      # ... except query 2, on its own area's key 3
     attn[0, 4] = 0.0
     attn[0, 4, 5] = 1.0                      # query 4 on its own but masked key 5: counts for nothing
-    own, glob = area_masses(attn, key_area, visible)
+    own, glob = local_query_attention(attn, key_area, visible)
     # local queries: 2, 3, 4, 5 -> own: [1, 0, 0, 0], global: [0, 1, 0, 1]
     assert float(own) == pytest.approx(0.25) and float(glob) == pytest.approx(0.5)
     batched = attn.expand(3, 2, 1, 6, 6)
-    o, gl = area_masses(batched, key_area, visible)
+    o, gl = local_query_attention(batched, key_area, visible)
     assert o.shape == gl.shape == (3, 2)
     with pytest.raises(ValueError, match="do not match"):
-        area_masses(attn, key_area[:, :5], visible[:, :5])
+        local_query_attention(attn, key_area[:, :5], visible[:, :5])
 
 
 def test_report_shapes(grid_cfg):

@@ -17,6 +17,8 @@ from typing import Sequence
 
 import torch
 
+from sslvit.core.metrics import area_attention, local_query_mean
+
 __all__ = ["pick_step_size", "attention_breakdown"]
 
 
@@ -54,11 +56,9 @@ def attention_breakdown(mass: torch.Tensor, key_area: torch.Tensor) -> dict[str,
     if int(key_area.min()) < 0 or int(key_area.max()) >= mass.shape[1]:
         raise ValueError(f"key_area must lie in 0..N-1 = {mass.shape[1] - 1}")
     m = mass.to(torch.float64)
-    local = key_area != 0                                                     # (Bt, P) local queries
-    if not bool(local.any()):
+    if not bool((key_area != 0).any()):
         raise ValueError("no local query in key_area")
-    total = m.sum(1)                                                          # (Bt, P)
-    glob = m[:, 0, :]
-    own = torch.gather(m, 1, key_area[:, None, :])[:, 0, :]
-    parts = {"global": glob, "own": own, "other_local": total - glob - own, "masked": 1.0 - total}
-    return {name: float(v[local].mean()) for name, v in parts.items()}
+    own, glob = area_attention(m, key_area)                                   # means over local queries
+    total = local_query_mean(m.sum(-2), key_area)                             # attention on visible keys
+    return {"global": float(glob), "own": float(own), "other_local": float(total - glob - own),
+            "masked": float(1.0 - total)}

@@ -7,7 +7,7 @@ left to the ViT's learned position embeddings). Masked patches become the zero v
 ``ViTConfig(mask_token="zero")``). CL views of an image are the image itself; the two views differ only in their
 random masks (SPEC §3).
 
-:func:`area_masses` measures, on a dense attention map, where **local** queries attend (SPEC §4
+:func:`local_query_attention` measures, on a dense attention map, where **local** queries attend (SPEC §4
 ``own_area_attention`` and ``global_area_attention``), so a trained TinyViT can be compared layer by layer with
 the one-layer model of chapters 4–6.
 """
@@ -18,10 +18,11 @@ from typing import Optional
 import torch
 
 from sslvit.core.data import DataConfig, Layout, draw_images, draw_mask, make_layout
-from sslvit.core.metrics import attention_distance, nmi
+from sslvit.core import engine
+from sslvit.core.metrics import area_attention, attention_distance, nmi
 from sslvit.vit.model import TinyViT
 
-__all__ = ["ToyTask", "area_masses", "toy_attention_report"]
+__all__ = ["ToyTask", "local_query_attention", "toy_attention_report"]
 
 
 class ToyTask:
@@ -58,7 +59,7 @@ class ToyTask:
         return x, x
 
 
-def area_masses(attn: torch.Tensor, key_area: torch.Tensor, visible: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def local_query_attention(attn: torch.Tensor, key_area: torch.Tensor, visible: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(own, global)`` area attention of **local** queries (SPEC §4) for a dense attention map.
 
     ``attn`` ``(..., B, P, P)`` (rows: queries), ``key_area`` ``(B, P)`` (0: global area), ``visible`` ``(B, P)``
@@ -68,20 +69,16 @@ def area_masses(attn: torch.Tensor, key_area: torch.Tensor, visible: torch.Tenso
     if attn.shape[-3:] != (*key_area.shape, key_area.shape[-1]) or visible.shape != key_area.shape:
         raise ValueError(f"attn {tuple(attn.shape)}, key_area {tuple(key_area.shape)} and visible "
                          f"{tuple(visible.shape)} do not match: expected (..., B, P, P), (B, P), (B, P)")
-    vis = visible.to(attn.dtype)[:, None, :]                                   # (B, 1, P) keys
-    same = (key_area[:, :, None] == key_area[:, None, :]).to(attn.dtype) * vis  # (B, P, P)
-    glob = (key_area == 0).to(attn.dtype)[:, None, :] * vis
-    local = (key_area != 0).to(attn.dtype)                                     # (B, P) queries
-    n = local.sum().clamp(min=1.0)
-    own_mass = ((attn * same).sum(-1) * local).sum((-1, -2)) / n
-    glob_mass = ((attn * glob).sum(-1) * local).sum((-1, -2)) / n
-    return own_mass, glob_mass
+    lead = attn.shape[:-2]
+    mass = engine.area_masses(attn, key_area.expand(lead + key_area.shape[-1:]), visible.expand(lead + visible.shape[-1:]),
+                              int(key_area.max()) + 1)                          # (..., B, N, P)
+    return area_attention(mass, key_area)
 
 
 def toy_attention_report(model: TinyViT, task: ToyTask, mask_prob: float, n: int = 64, seed: int = 12345,
                          coords: Optional[torch.Tensor] = None) -> dict[str, torch.Tensor]:
     """Per layer and head, on ``n`` fresh images masked with ``mask_prob`` (the run's masking law, SPEC §4):
-    ``own`` and ``global`` (:func:`area_masses`), ``self`` (local queries' attention on themselves), ``masked``
+    ``own`` and ``global`` (:func:`local_query_attention`), ``self`` (local queries' attention on themselves), ``masked``
     (local queries' attention on masked keys), ``nmi`` and, on the grid layout, ``distance``; each ``(L, H)``."""
     if not 0 <= mask_prob < 1:
         raise ValueError(f"mask_prob={mask_prob!r} is not allowed: a probability in [0, 1)")
@@ -90,7 +87,7 @@ def toy_attention_report(model: TinyViT, task: ToyTask, mask_prob: float, n: int
     visible = draw_mask(task.patches, n, mask_prob, g) if mask_prob > 0 else torch.ones(n, task.patches, dtype=torch.bool)
     with torch.no_grad():
         attn = model(tokens, visible).attn.transpose(1, 2).double()           # (L, H, B, P, P)
-    own, glob = area_masses(attn, area, visible)
+    own, glob = local_query_attention(attn, area, visible)
     local = (area != 0).to(attn.dtype)                                        # (B, P) local queries
     n_local = local.sum().clamp(min=1.0)
     self_mass = (torch.diagonal(attn, dim1=-2, dim2=-1) * local).sum((-1, -2)) / n_local

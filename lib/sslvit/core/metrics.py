@@ -11,6 +11,7 @@ import torch
 
 __all__ = [
     "area_attention",
+    "local_query_mean",
     "fp_correlations",
     "nmi",
     "attention_distance",
@@ -32,17 +33,23 @@ METRICS = (
 
 
 def area_attention(mass: torch.Tensor, key_area: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(own_area_attention, global_area_attention)``, each ``(R,)``.
+    """``(own_area_attention, global_area_attention)``, each ``(...)`` (e.g. ``(R,)``, or ``(L, H)`` for the layers
+    and heads of a standard ViT).
 
     Mean over images and over query positions in **local** areas of the attention mass on the visible
-    patches of the query's own area, resp. of the global area. ``mass`` ``(R, Bt, N, P)``, ``key_area``
-    ``(R, Bt, P)``.
+    patches of the query's own area, resp. of the global area. ``mass`` ``(..., Bt, N, P)``, ``key_area``
+    ``(..., Bt, P)`` (broadcast over the leading axes of ``mass``).
     """
-    local = (key_area != 0).to(mass.dtype)                                 # (R, Bt, P)
-    own = torch.gather(mass, 2, key_area[:, :, None, :])[:, :, 0]          # (R, Bt, P)
-    glob = mass[:, :, 0]
-    n = local.sum((1, 2)).clamp(min=1.0)
-    return (own * local).sum((1, 2)) / n, (glob * local).sum((1, 2)) / n
+    key_area = key_area.expand(*mass.shape[:-2], key_area.shape[-1])
+    own = torch.gather(mass, -2, key_area[..., None, :])[..., 0, :]        # (..., Bt, P)
+    return local_query_mean(own, key_area), local_query_mean(mass[..., 0, :], key_area)
+
+
+def local_query_mean(values: torch.Tensor, key_area: torch.Tensor) -> torch.Tensor:
+    """Mean of a per-query quantity ``values`` ``(..., Bt, P)`` over the images and the queries in local areas
+    (``key_area`` ``(..., Bt, P)`` not 0): ``(...)``."""
+    local = (key_area != 0).to(values.dtype)
+    return (values * local).sum((-2, -1)) / local.sum((-2, -1)).clamp(min=1.0)
 
 
 def fp_correlations(A: torch.Tensor, area: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
