@@ -16,19 +16,9 @@ from sslvit import DataConfig, Run, TrainConfig, make_layout, train  # noqa: E40
 from sslvit.core.engine import dense_forward, key_areas  # noqa: E402
 from sslvit.core.metrics import nmi  # noqa: E402
 from sslvit.core.objectives import cl_loss  # noqa: E402
-from sslvit.plots.cl import (  # noqa: E402
-    PATTERNS,
-    area_mass,
-    first_crossing,
-    max_row_tv,
-    pattern_attention,
-    pattern_norms,
-    plot_area_attention,
-    plot_metric_vs_step,
-    plot_pattern_norms,
-    plot_sweep,
-    representation,
-)
+from sslvit.analysis.cl import PATTERNS, area_mass, first_crossing, max_row_tv, pattern_attention, pattern_norms  # noqa: E402
+from sslvit.core.objectives import representation  # noqa: E402
+from sslvit.plots.cl import plot_area_attention, plot_metric_vs_step, plot_pattern_norms, plot_sweep  # noqa: E402
 
 
 def _image(P: int = 16):

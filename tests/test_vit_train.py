@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sslvit.vit.model import ViTConfig
-from sslvit.vit.training import (ViTTrainConfig, attention_stats, info_nce, mae_loss, train_vit,
+from sslvit.vit.training import (ViTTrainConfig, attention_stats, info_nce, masked_patch_loss, train_vit,
                               uniform_distance)
 
 
@@ -34,7 +34,7 @@ def test_mae_loss_by_hand():
     pred = torch.zeros(1, 3, 2)
     target = torch.tensor([[[1.0, 1.0], [2.0, 0.0], [5.0, 5.0]]])
     vis = torch.tensor([[False, False, True]])
-    assert float(mae_loss(pred, target, vis)) == pytest.approx(0.5 * (2 + 4) / 2)
+    assert float(masked_patch_loss(pred, target, vis)) == pytest.approx(0.5 * (2 + 4) / 2)
 
 
 def test_info_nce_perfect_and_uniform():

@@ -21,11 +21,11 @@ from sslvit.core.data import DataConfig
 from sslvit.beyond.fullq import Perturbation, train_fullq
 from sslvit.core.training import Run, TrainConfig, TrainingDiverged, train
 
-__all__ = ["SweepResult", "EFFECTS", "effect", "break_level", "exceed_level", "feature_sweep", "scale_sweep", "train_tolerant"]
+__all__ = ["PerturbationSweep", "EFFECTS", "effect", "break_level", "exceed_level", "feature_sweep", "scale_sweep", "train_tolerant"]
 
 
 @dataclass
-class SweepResult:
+class PerturbationSweep:
     """Metrics of one perturbation swept over ``levels`` (level 0 = unperturbed), for ``seeds``.
 
     ``initial``/``final``: metric name → ``(L, S)`` float64 at step 0 / the last step (NaN where a run
@@ -42,21 +42,21 @@ class SweepResult:
     labels: list[str] = field(default_factory=list)
 
 
-def _own(r: SweepResult) -> torch.Tensor:
+def _own(r: PerturbationSweep) -> torch.Tensor:
     return r.final["own_area_attention"] - r.initial["own_area_attention"]
 
 
-def _glob(r: SweepResult) -> torch.Tensor:
+def _glob(r: PerturbationSweep) -> torch.Tensor:
     return r.final["global_area_attention"] - r.initial["global_area_attention"]
 
 
-def _recon(r: SweepResult) -> torch.Tensor:
+def _recon(r: PerturbationSweep) -> torch.Tensor:
     excess0 = r.initial["loss"] - r.initial["oracle_loss"]
     return 1.0 - (r.final["loss"] - r.final["oracle_loss"]) / excess0
 
 
 #: conclusion → (objective, effect per run (L, S), description)
-EFFECTS: dict[str, tuple[str, Callable[[SweepResult], torch.Tensor], str]] = {
+EFFECTS: dict[str, tuple[str, Callable[[PerturbationSweep], torch.Tensor], str]] = {
     "mae_own": ("mae", _own, "MAE: local queries move attention onto their own area (own-area attention gain)"),
     "mae_recon": ("mae", _recon, "MAE: reconstruction approaches the oracle (fraction of the initial excess "
                                  "loss over the oracle removed)"),
@@ -64,7 +64,7 @@ EFFECTS: dict[str, tuple[str, Callable[[SweepResult], torch.Tensor], str]] = {
 }
 
 
-def effect(name: str, result: SweepResult) -> torch.Tensor:
+def effect(name: str, result: PerturbationSweep) -> torch.Tensor:
     """Effect ``(L, S)`` of conclusion ``name`` (:data:`EFFECTS`) in ``result``."""
     if name not in EFFECTS:
         raise ValueError(f"effect={name!r} is not allowed: one of {tuple(EFFECTS)}")
@@ -143,15 +143,15 @@ def train_tolerant(runs: Sequence[Run], trainer: Callable[..., object], extra: O
 
 
 def _result(kind: str, objective: str, levels: list[float], seeds: list[int], initial: dict, final: dict,
-            diverged: torch.Tensor, index: list[list[int]], labels: list[str]) -> SweepResult:
+            diverged: torch.Tensor, index: list[list[int]], labels: list[str]) -> PerturbationSweep:
     ix = torch.tensor(index)                            # (L, S) run indices
-    return SweepResult(kind=kind, objective=objective, levels=levels, seeds=seeds,
+    return PerturbationSweep(kind=kind, objective=objective, levels=levels, seeds=seeds,
                        initial={k: v[ix] for k, v in initial.items()}, final={k: v[ix] for k, v in final.items()},
                        diverged=diverged[ix], labels=labels)
 
 
 def feature_sweep(data: DataConfig, train_cfg: TrainConfig, overlaps: Sequence[float], noises: Sequence[float],
-                  seeds: Sequence[int], *, dtype: torch.dtype = torch.float64) -> dict[str, SweepResult]:
+                  seeds: Sequence[int], *, dtype: torch.dtype = torch.float64) -> dict[str, PerturbationSweep]:
     """Overlap and noise sweeps in one :func:`~sslvit.beyond.fullq.train_fullq` call.
 
     Level 0 (``ρ = 0, σ = 0``) is trained once per seed and shared by both results. ``overlaps`` and
@@ -180,7 +180,7 @@ def feature_sweep(data: DataConfig, train_cfg: TrainConfig, overlaps: Sequence[f
 
 def scale_sweep(data: DataConfig, train_cfg: TrainConfig, laws: dict[str, Sequence[float]], seeds: Sequence[int],
                 *, dtype: torch.dtype = torch.float64, level: Optional[dict[str, Callable[[float], float]]] = None
-                ) -> dict[str, SweepResult]:
+                ) -> dict[str, PerturbationSweep]:
     """Scale-law sweeps in one :func:`sslvit.train` call (fast reduced engine).
 
     ``laws``: law name → its ``scale_param`` values. Level 0 of every law is the uniform law of ``data`` (the

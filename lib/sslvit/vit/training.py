@@ -37,7 +37,7 @@ __all__ = [
     "ViTTrainConfig",
     "ViTRun",
     "train_vit",
-    "mae_loss",
+    "masked_patch_loss",
     "info_nce",
     "bernoulli_visible",
     "attention_maps",
@@ -137,7 +137,7 @@ def bernoulli_visible(n: int, patches: int, mask_prob: float, g: torch.Generator
     return torch.rand(n, patches, generator=g, dtype=torch.float64) >= mask_prob
 
 
-def mae_loss(pred: torch.Tensor, target: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+def masked_patch_loss(pred: torch.Tensor, target: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
     """``(1/(2|M|)) Σ_{p∈M} ‖pred_p − target_p‖²`` over the masked tokens ``M`` of the batch (SPEC §3 form,
     pooled over the batch); ``pred``, ``target`` ``(B, P, D)``, ``visible`` ``(B, P)``. 0 if nothing is masked."""
     masked = (~visible).to(pred.dtype)
@@ -191,7 +191,7 @@ def train_vit(task: Task, vit: ViTConfig, cfg: ViTTrainConfig) -> ViTRun:
         if cfg.objective == "mae":
             x = task.batch(g_data, cfg.batch_size).float()
             vis = bernoulli_visible(x.shape[0], x.shape[1], cfg.mask_prob, g_mask)
-            loss = mae_loss(model(x, vis).head, x, vis)
+            loss = masked_patch_loss(model(x, vis).head, x, vis)
         else:
             x1, x2 = (v.float() for v in task.views(g_data, cfg.batch_size))
             vis1 = vis2 = None
