@@ -1,4 +1,4 @@
-"""Executable checks of the paper's claims (SPEC §5): every chapter states a claim, computes the numbers and
+"""Executable checks of the paper's claims (C1–C9, listed in the preface): every chapter states a claim, computes the numbers and
 calls :func:`check`, which prints one rounded line and raises when the claim fails, so a failing claim fails
 the notebook, the book build and nbval.
 """
@@ -65,7 +65,7 @@ def fmt(value: Any, digits: int = 3) -> str:
 def check(claim: str, statement: str, passed: bool, digits: int = 3, **numbers: Any) -> None:
     """Print ``CHECK <claim> PASS: <statement> (numbers)`` or raise :class:`ClaimFailed`.
 
-    ``claim``: the SPEC id (``"C4"``) or a book label; ``statement``: the claim in words, written so that it
+    ``claim``: the claim id (``"C4"``) or a book label; ``statement``: the claim in words, written so that it
     reads as true when it passes; ``passed``: the verdict computed from ``numbers``; ``numbers``: the values
     the verdict depends on, printed rounded to ``digits``.
     """

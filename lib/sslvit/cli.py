@@ -1,4 +1,4 @@
-"""Command line: ``python -m sslvit train ...`` trains one configuration and reports the SPEC §4 metrics.
+"""Command line: ``python -m sslvit train ...`` trains one configuration and reports the metrics of book chapter 6.
 
 Examples::
 
@@ -6,7 +6,7 @@ Examples::
     python -m sslvit train --objective cl --json | tail -n 1 | python -m json.tool
 
 With ``--json`` the last line of stdout is one JSON object with keys ``delta``, ``config``, ``final`` (the
-SPEC §4 metrics) and ``history`` (one dict per logged step, with ``step`` and the same metrics); metrics
+metrics of chapter 6) and ``history`` (one dict per logged step, with ``step`` and the same metrics); metrics
 that do not apply (``oracle_loss`` for CL, ``attention_distance`` for the random layout) are ``null``.
 Exit status: 0 on success, 2 for bad flags or an invalid configuration, 1 if training diverged.
 """
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train one configuration and print its metrics",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                        description="Train the one-layer ViT with MAE or CL on the spatially structured data "
-                                   "(SPEC §1-§4) and print the metrics at every logged step.")
+                                   "(book chapters 1-6) and print the metrics at every logged step.")
     t.add_argument("--objective", choices=("mae", "cl", "mix"), default="mae",
                    help="self-supervised objective (mix: --mix * MAE + (1 - --mix) * --mix-scale * CL, chapter 12)")
     t.add_argument("--patches", type=int, default=256, help="P, number of patches")

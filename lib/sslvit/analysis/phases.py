@@ -1,4 +1,4 @@
-"""The phases of MAE training and the best possible reconstruction (book chapter 4, SPEC §5 claims C4, C5).
+"""The phases of MAE training and the best possible reconstruction (book chapter 4, claims C4, C5).
 
 **Phases.** For a local query the two feature-position (FP) correlations that compete are its own-area FP
 correlation (``fp_own``, pushed up) and its global FP correlation (``fp_global``, pushed down: the global
@@ -8,7 +8,7 @@ feature is *decoupled* from the query). Between two logged steps ``s_i < s_{i+1}
 * **decoupling rate** ``v_i = −(fp_global[i+1] − fp_global[i]) / (s_{i+1} − s_i)``.
 
 An interval is **global-led** when ``v_i > u_i`` (the global FP correlation falls faster than the own FP
-correlation grows) and **own-led** otherwise. Following SPEC §5 (C5: "Phase I, global FP of local queries
+correlation grows) and **own-led** otherwise. Following claim C5 ( "Phase I, global FP of local queries
 falls first, faster than own FP grows, then Phase II, own FP overtakes"):
 
 * **Phase I** is the initial stretch of global-led intervals. It ends at the **phase boundary** ``s_b``, the
@@ -23,12 +23,12 @@ falls first, faster than own FP grows, then Phase II, own FP overtakes"):
 The boundary is resolved only to the logging grid: log densely (e.g. geometric ``log_steps``) where it is
 expected.
 
-**Best reconstruction.** SPEC §4's oracle spreads a masked query's attention uniformly over the visible
+**Best reconstruction.** The oracle of chapter 4 spreads a masked query's attention uniformly over the visible
 patches of its own area, and over *all* visible patches when its own area is fully masked. The second rule is
 not optimal: the output is then ``F = Σ_j m_j z_j v_j`` with no component on the query's own feature, so
 ``‖F − x_p‖² = ‖F‖² + z_*²`` is smallest at ``F = 0``, i.e. with all attention on masked keys (whose value is
 the mask token 0). :func:`best_oracle_mass` is that minimiser; its loss is a pointwise lower bound of the MAE
-loss of any attention, which the SPEC oracle is not.
+loss of any attention, which the oracle is not.
 """
 from __future__ import annotations
 
@@ -165,7 +165,7 @@ def best_oracle_mass(visible: torch.Tensor, key_area: torch.Tensor, n_areas: int
 
 @dataclass(frozen=True)
 class Reconstruction:
-    """MAE losses of one run on a batch of fresh images: ``loss`` (the trained model), ``oracle`` (SPEC §4's
+    """MAE losses of one run on a batch of fresh images: ``loss`` (the trained model), ``oracle`` (the
     oracle) and ``best`` (:func:`best_oracle_mass`, the lower bound); ``images`` in the batch."""
 
     loss: float
@@ -178,7 +178,7 @@ def reconstruction(traj: "object", run: int = 0, batch: int = 256, seed: int = 2
                    A: Optional[torch.Tensor] = None, B: Optional[torch.Tensor] = None,
                    chunk: int = 64) -> Reconstruction:
     """Loss of run ``run`` of a :class:`~sslvit.train.Trajectory` (final correlations unless ``A`` ``(P, K, N)``
-    and ``B`` ``(P, P)`` are given) against the SPEC oracle and the best possible attention, on ``batch``
+    and ``B`` ``(P, P)`` are given) against the oracle and the best possible attention, on ``batch``
     fresh images drawn with the run's masking law from ``seed`` (evaluated ``chunk`` images at a time with the
     dense engine, in the dtype of the correlations).
     """

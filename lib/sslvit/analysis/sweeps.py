@@ -1,5 +1,5 @@
 """Sweeps: many runs over a grid of information gaps, masking probabilities, seeds and objectives, trained in
-as few batched :func:`sslvit.train` calls as possible (book chapter 6, SPEC §5 claims C6 and C9).
+as few batched :func:`sslvit.train` calls as possible (book chapter 6, claims C6 and C9).
 
 A sweep has three steps:
 
@@ -12,7 +12,7 @@ A sweep has three steps:
    (:func:`batch_key`: ``patches``, ``clusters``, ``layout``, ``grid_shape``, ``objective``, ``steps``,
    ``batch_size``, ``optimizer``, ``tau``, ``population``), trains every group in **one** call, and returns
    a :class:`SweepResult` whose ``rows`` are a tidy table: one plain ``dict`` per run with its settings and
-   its final SPEC §4 metrics (``pandas.DataFrame(result.rows)`` if pandas is at hand).
+   its final metrics (chapter 6) (``pandas.DataFrame(result.rows)`` if pandas is at hand).
    :func:`aggregate` and :func:`pivot` summarise the rows over seeds without pandas.
 
 Runs inside one call differ in area sizes, masking probability, step size and seed; each run draws its own
@@ -59,7 +59,7 @@ def _positive_int(name: str, value: object) -> int:
 
 
 def own_area_ceiling(mask_prob: float, local_size: int) -> float:
-    """``1 − γ^{C_c}``: the largest possible ``own_area_attention`` (SPEC §4): with probability ``γ^{C_c}`` no
+    """``1 − γ^{C_c}``: the largest possible ``own_area_attention`` (chapter 4): with probability ``γ^{C_c}`` no
     patch of a query's area is visible, and then it cannot attend to its own area at all."""
     if not 0 < mask_prob < 1:
         raise ValueError(f"mask_prob={mask_prob!r} is not allowed: a probability strictly between 0 and 1")
@@ -124,7 +124,7 @@ def sweep_runs(data: Sequence[DataConfig], objectives: Sequence[str] = ("mae", "
 
     ``overrides``: per objective, :class:`~sslvit.train.TrainConfig` fields (e.g.
     ``{"mae": {"lr": 1e4, "steps": 150}}``); ``train_kwargs``: fields for every run. Fields left out take
-    the objective's SPEC defaults (:data:`sslvit.train.DEFAULTS`).
+    the objective's defaults (:data:`sslvit.core.training.DEFAULTS`).
     """
     for name, values in (("data", data), ("objectives", objectives), ("mask_probs", mask_probs), ("seeds", seeds)):
         if len(values) == 0:

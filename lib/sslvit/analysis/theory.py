@@ -1,8 +1,8 @@
-"""Where the information gap comes from: the two competing gradients at initialisation (book chapter 3, SPEC §1).
+"""Where the information gap comes from: the two competing gradients at initialisation (book chapter 3).
 
 At ``Q = 0`` attention is uniform, so for a **masked query** ``p`` in a local area ``j*`` (its own area) the
 output is ``F = Σ_j F_j v_j`` with ``F_j = n_j z_j / P`` (``n_j`` visible patches of area ``j``) and the
-gradient of ``ℓ_p = ½‖F − x_p‖²`` with respect to the FP correlation of area ``j`` is (SPEC §1)::
+gradient of ``ℓ_p = ½‖F − x_p‖²`` with respect to the FP correlation of area ``j`` is (chapter 3, eq. gap-grad)::
 
     ∂ℓ_p/∂A_j = F_j (z_j g_j − g·F),     g = F − x_p,  x_p = z_* v_*
 
@@ -379,7 +379,7 @@ def closed_form_fp_gradients(cfg: DataConfig, layout: Layout, sample: Sample) ->
 
 
 def mae_fp_gradient(cfg: DataConfig, layout: Layout, sample: Sample, method: str = "closed") -> torch.Tensor:
-    """Gradient of the batch MAE loss (SPEC §3) with respect to ``A`` at ``Q = 0``: ``(P, K, N)``.
+    """Gradient of the batch MAE loss (chapter 4) with respect to ``A`` at ``Q = 0``: ``(P, K, N)``.
 
     ``method="autograd"``: build the dense patches, run :class:`sslvit.core.model.OneLayerViT` (``Q = 0``), take
     :func:`sslvit.core.objectives.mae_loss_dense` and read ``A``'s rows off ``Q.grad``.
@@ -413,7 +413,7 @@ def mae_fp_gradient(cfg: DataConfig, layout: Layout, sample: Sample, method: str
 
 @dataclass(frozen=True)
 class FirstStep:
-    """Expected change of ``fp_global`` and ``fp_own`` (SPEC §4) in the first MAE gradient step, per unit
+    """Expected change of ``fp_global`` and ``fp_own`` (chapter 4) in the first MAE gradient step, per unit
     step size, with ``Δ = −lr · E[Y] / (K (P − C_s))`` (:func:`first_step_mc`).
 
     ``d_global``, ``d_own``: expected changes per unit ``lr`` (``d_global < 0``: decoupling; ``d_own > 0``:
@@ -441,7 +441,7 @@ class FirstStep:
 
 
 def first_step_mc(cfg: DataConfig, mask_prob: float = 0.5, samples: int = 100_000, seed: int = 0) -> FirstStep:
-    """Monte Carlo prediction of the first gradient step of MAE training from ``Q = 0`` (SPEC §3, §4).
+    """Monte Carlo prediction of the first gradient step of MAE training from ``Q = 0`` (chapter 3).
 
     One image contributes ``Y = Σ_a m_a ∂ℓ^{(a)}/∂A / |M|`` summed over the local areas ``a`` (``m_a`` masked
     queries of area ``a``, all with the same closed-form gradient, ``|M|`` masked patches in the image) to

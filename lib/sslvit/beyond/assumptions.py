@@ -1,6 +1,6 @@
 """Sweeps over broken data assumptions and the rule that says when a conclusion breaks (book chapter 10).
 
-Three perturbations of SPEC §1, each with a level (0 = the paper's data model):
+Three perturbations of the data model of chapter 1, each with a level (0 = the paper's data model):
 
 * ``overlap`` ``ρ`` and ``noise`` ``σ`` (:mod:`sslvit.beyond.fullq`, trained by autograd on the full ``Q``),
 * scale laws ``sign``, ``lognormal``, ``pareto`` (:class:`~sslvit.core.data.DataConfig` ``scale_law``; the reduced

@@ -10,18 +10,18 @@ exactly ``z v``. This module drops both assumptions and trains the query rows of
 **Features with overlap ρ** (:func:`feature_vectors`): ``v_{k,j} = √(1−ρ) u_{k,j} + √ρ s`` with
 ``u_{k,j}`` the basis vector ``P + k N + j`` of :mod:`sslvit.core.data`. Every feature has unit norm, every pair of
 distinct features (same or different cluster) has inner product exactly ``ρ``, features stay orthogonal to
-the position embeddings, and ``ρ = 0`` gives back the orthonormal features of SPEC §1.
+the position embeddings, and ``ρ = 0`` gives back the orthonormal features of chapter 1.
 
 **Patch noise σ** (:func:`patch_content`): ``x_q = z_{j(q)} v_{k,j(q)} + σ ξ_q`` with ``ξ_q ~ N(0, I_D / D)``
 (so ``E‖ξ_q‖² = 1``: ``σ`` is the noise norm relative to a unit-scale feature), drawn independently per
 patch and per image, in all ``D`` directions (position directions included). The noise is part of the
 image: both CL views share it, the MAE target ``x_p`` contains it, masked patches are still ``0``.
 
-**Model** (SPEC §2): ``attn[p, q] = softmax_q(e_pᵀ Q h_q)``, ``h_q = x̃_q + e_q``, ``F_p = Σ_q attn[p,q] x̃_q``.
+**Model** (chapter 2): ``attn[p, q] = softmax_q(e_pᵀ Q h_q)``, ``h_q = x̃_q + e_q``, ``F_p = Σ_q attn[p,q] x̃_q``.
 Queries are the position embeddings, so only the first ``P`` rows of ``Q`` enter the model and receive a
 gradient; they are stored as ``W`` ``(R, P, D)`` (the other rows stay at their initial value ``0``).
 
-**Training** (:func:`train_fullq`): plain gradient descent from ``Q = 0`` with the SPEC §3 objectives
+**Training** (:func:`train_fullq`): plain gradient descent from ``Q = 0`` with the objectives of chapters 4 and 5
 written on the dense outputs, gradients by autograd. It reuses :func:`sslvit.train`'s layouts and random
 streams (layout, batches, evaluation batch), so at ``ρ = 0, σ = 0`` it follows the reduced engine's
 trajectory exactly (the tests check ``≤ 1e-10`` in float64). The noise has its own streams
@@ -62,7 +62,7 @@ NOISE_EVAL_STREAM = 4
 
 @dataclass(frozen=True)
 class Perturbation:
-    """How the features break SPEC §1's assumptions. overlap: ``ρ ∈ [0, 1)``, pairwise inner product of the
+    """How the features break the assumptions of chapter 1. overlap: ``ρ ∈ [0, 1)``, pairwise inner product of the
     features. noise: ``σ ≥ 0``, norm of the additive Gaussian noise on every patch (module docstring)."""
 
     overlap: float = 0.0
@@ -80,7 +80,7 @@ class Perturbation:
 
 
 def token_dim(cfg: DataConfig) -> int:
-    """``D = P + K N + 1``: SPEC §1's dimension plus the shared direction ``s``."""
+    """``D = P + K N + 1``: chapter 1's dimension plus the shared direction ``s``."""
     return cfg.dim + 1
 
 

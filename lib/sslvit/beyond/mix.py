@@ -2,7 +2,7 @@
 
 iBOT {Zhou et al. 2022} and DINOv2 {Oquab et al. 2024} train one network on a masked-image-modelling loss and
 a view-invariance (self-distillation) loss at once. The reduced engine does the same with the two objectives
-of SPEC §3: for every training image it draws **three** masks,
+of chapters 4 and 5: for every training image it draws **three** masks,
 
 * view 1, masked with ``γ_mae`` (``TrainConfig.mask_prob``, default 0.5): the MAE term;
 * views 2 and 3, masked with ``γ_cl`` (``TrainConfig.cl_mask_prob``, default 0.3): the CL term (InfoNCE
@@ -13,7 +13,7 @@ and minimises
     L = λ · L_MAE(view 1) + (1 − λ) · c · L_CL(views 2, 3)
 
 with ``λ = TrainConfig.mix ∈ [0, 1]`` and ``c = TrainConfig.mix_scale``. The two pure objectives have
-different natural step sizes (SPEC §3: MAE ``1e3``, CL ``2e4``); the default ``c = 20`` is their ratio, so
+different natural step sizes (chapters 4 and 5: MAE ``1e3``, CL ``2e4``); the default ``c = 20`` is their ratio, so
 that with MAE's step size ``η = 1e3`` the end points are the pure runs at their own step sizes: ``λ = 1`` is
 MAE with ``η``, ``λ = 0`` is CL with ``c·η = 2e4``. The gradient is combined *after* the two backward
 passes, ``∇L = λ ∇L_MAE + (1 − λ) c ∇L_CL``, so ``λ = 1`` gives the MAE gradient and ``λ = 0`` gives
@@ -42,9 +42,9 @@ from sslvit.core.validation import not_allowed
 
 __all__ = ["MIX_SCALE", "CL_MASK_PROB", "Mixed", "mix_weights", "combine", "collapse_onset"]
 
-#: default ``c``: SPEC §3's CL step size over its MAE step size (2e4 / 1e3)
+#: default ``c``: CL's default step size over MAE's (2e4 / 1e3)
 MIX_SCALE = 20.0
-#: default ``γ_cl`` of the two CL views (SPEC §3's CL default)
+#: default ``γ_cl`` of the two CL views (CL's default masking probability)
 CL_MASK_PROB = 0.3
 
 
@@ -82,7 +82,7 @@ def collapse_onset(lams: Sequence[float], global_attention: torch.Tensor, thresh
 
     ``lams``: the ``L`` swept weights of the MAE term, strictly increasing; ``global_attention``: ``(L, S)``
     final global-area attention of local queries for ``S`` seeds. A weight is **collapsed** when every seed
-    has ``global_attention ≥ threshold`` (SPEC's C7 level 0.95). Returns ``(λ*, contiguous)``: ``λ*`` the
+    has ``global_attention ≥ threshold`` (claim C7's level 0.95). Returns ``(λ*, contiguous)``: ``λ*`` the
     largest collapsed weight (``None`` if none is collapsed), and whether the collapsed weights are exactly
     those ``≤ λ*`` (collapse sets in below a single onset rather than in scattered places).
     """

@@ -1,13 +1,13 @@
 """The paper's toy data fed to a richer model, :class:`~sslvit.vit.TinyViT` (book chapter 13, "beyond the paper").
 
-:class:`ToyTask` turns the data model of SPEC §1 into token sequences for a standard ViT: the token of patch
+:class:`ToyTask` turns the data model of chapter 1 into token sequences for a standard ViT: the token of patch
 ``p`` is its content ``x_p = z_{j(p)} v_{k, j(p)}`` written in the feature basis, i.e. a one-hot vector of the
 feature index ``k N + j`` times the scale ``z`` (dimension ``K N``; the position part of the paper's tokens is
 left to the ViT's learned position embeddings). Masked patches become the zero vector (the paper's mask token,
 ``ViTConfig(mask_token="zero")``). CL views of an image are the image itself; the two views differ only in their
-random masks (SPEC §3).
+random masks (chapter 2).
 
-:func:`local_query_attention` measures, on a dense attention map, where **local** queries attend (SPEC §4
+:func:`local_query_attention` measures, on a dense attention map, where **local** queries attend (chapter 6
 ``own_area_attention`` and ``global_area_attention``), so a trained TinyViT can be compared layer by layer with
 the one-layer model of chapters 4–6.
 """
@@ -26,7 +26,7 @@ __all__ = ["ToyTask", "local_query_attention", "toy_attention_report"]
 
 
 class ToyTask:
-    """SPEC §1 images as ``(n, P, K N)`` token tensors for :func:`sslvit.vit.training.train_vit`.
+    """Chapter 1 images as ``(n, P, K N)`` token tensors for :func:`sslvit.vit.training.train_vit`.
 
     ``cfg``: the data configuration; ``layout_seed``: seed of the layout (which positions form which area in each
     cluster). Attributes ``patches`` (``P``), ``in_dim`` (``K N``), ``layout``.
@@ -60,7 +60,7 @@ class ToyTask:
 
 
 def local_query_attention(attn: torch.Tensor, key_area: torch.Tensor, visible: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(own, global)`` area attention of **local** queries (SPEC §4) for a dense attention map.
+    """``(own, global)`` area attention of **local** queries (chapter 6) for a dense attention map.
 
     ``attn`` ``(..., B, P, P)`` (rows: queries), ``key_area`` ``(B, P)`` (0: global area), ``visible`` ``(B, P)``
     bool → two tensors ``(...)``: the mean over images and local query positions of the attention mass on the
@@ -77,7 +77,7 @@ def local_query_attention(attn: torch.Tensor, key_area: torch.Tensor, visible: t
 
 def toy_attention_report(model: TinyViT, task: ToyTask, mask_prob: float, n: int = 64, seed: int = 12345,
                          coords: Optional[torch.Tensor] = None) -> dict[str, torch.Tensor]:
-    """Per layer and head, on ``n`` fresh images masked with ``mask_prob`` (the run's masking law, SPEC §4):
+    """Per layer and head, on ``n`` fresh images masked with ``mask_prob`` (the run's masking law, chapter 6):
     ``own`` and ``global`` (:func:`local_query_attention`), ``self`` (local queries' attention on themselves), ``masked``
     (local queries' attention on masked keys), ``nmi`` and, on the grid layout, ``distance``; each ``(L, H)``."""
     if not 0 <= mask_prob < 1:

@@ -1,4 +1,4 @@
-"""Spatially structured data: clusters, global and local areas, features and scales (book chapter 1, SPEC §1).
+"""Spatially structured data: clusters, global and local areas, features and scales (book chapter 1).
 
 An image has ``P`` patches. It belongs to one of ``K`` clusters, drawn uniformly. Cluster ``k`` partitions
 the positions into ``N`` areas: area ``0`` is the **global area** (size ``C_s``), areas ``1..N-1`` are the
@@ -40,7 +40,7 @@ GLOBAL = 0  #: index of the global area in every cluster
 
 
 def information_gap(patches: int, global_size: int, local_size: int, strict: bool = True) -> float:
-    """Information gap ``Δ = 2 κ_s − κ_c − 1`` with ``κ = log(size) / log(P)`` (SPEC §1, reconstructed).
+    """Information gap ``Δ = 2 κ_s − κ_c − 1`` with ``κ = log(size) / log(P)`` (chapter 1, {prf:ref}`def-info-gap`, reconstructed).
 
     ``Δ > 0``: the global feature dominates (MAE learns in two phases); ``Δ < 0``: local features are
     competitive from the start (one phase). ``strict=False`` (book chapter 9, no dominant area) also accepts
@@ -82,7 +82,7 @@ def sizes_from_kappa(patches: int, kappa_s: float, kappa_c: float) -> tuple[int,
 
 @dataclass(frozen=True)
 class DataConfig:
-    """The data model of SPEC §1.
+    """The data model of chapter 1.
 
     Parameters
     ----------
@@ -236,7 +236,7 @@ def as_generator(seed: GeneratorLike) -> torch.Generator:
 
 
 def make_layout(cfg: DataConfig, seed: GeneratorLike) -> Layout:
-    """Draw each cluster's partition of the positions into areas (SPEC §1 layouts).
+    """Draw each cluster's partition of the positions into areas (chapter 1: random or grid layout).
 
     ``random``: a random permutation of the positions per cluster; the first ``C_s`` positions form the
     global area, the next blocks of ``C_c`` the local areas. ``grid``: the ``H × W`` grid is cut into
@@ -344,7 +344,7 @@ def check_mask_prob(mask_prob: float) -> None:
 
 
 def sample_batch(cfg: DataConfig, batch: int, mask_prob: float, seed: GeneratorLike, dtype: torch.dtype = torch.float64) -> Sample:
-    """Draw ``batch`` images and one mask each (SPEC §1, §3). Reproducible under ``seed``."""
+    """Draw ``batch`` images and one mask each (chapter 1). Reproducible under ``seed``."""
     check_mask_prob(mask_prob)
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise not_allowed("batch", batch, "a positive integer")
@@ -355,7 +355,7 @@ def sample_batch(cfg: DataConfig, batch: int, mask_prob: float, seed: GeneratorL
 
 
 def dense_patches(cfg: DataConfig, layout: Layout, cluster: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """Full patch vectors ``X`` of shape ``(B, P, d)``: ``x_p = z_{j(p)} v_{k, j(p)}`` (SPEC §1).
+    """Full patch vectors ``X`` of shape ``(B, P, d)``: ``x_p = z_{j(p)} v_{k, j(p)}`` (chapter 1).
 
     ``cluster``: ``(B,)``; ``scale``: ``(B, N)``. Feature ``v_{k,j}`` is basis vector ``P + k N + j``.
     """

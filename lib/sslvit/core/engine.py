@@ -1,4 +1,4 @@
-"""The reduced engine: the one-layer ViT on its attention correlations ``(A, B)`` (book chapter 2, SPEC §2).
+"""The reduced engine: the one-layer ViT on its attention correlations ``(A, B)`` (book chapter 2).
 
 With orthonormal features and position embeddings, the score of query ``p`` on key ``q`` in an image of
 cluster ``k`` is::

@@ -1,4 +1,4 @@
-"""Metrics of SPEC §4: where local queries attend, FP correlations, NMI and attention distance.
+"""The metrics of book chapter 6: where local queries attend, FP correlations, NMI and attention distance.
 
 All functions are batched over runs (leading axis ``R``) and return one value per run ``(R,)``. The book's
 chapters 4–6 read them from a training :class:`~sslvit.train.Trajectory`.
@@ -18,7 +18,7 @@ __all__ = [
     "METRICS",
 ]
 
-#: metric names recorded at every logged step (SPEC §4); ``oracle_loss`` is MAE only,
+#: metric names recorded at every logged step (chapter 6); ``oracle_loss`` is MAE only,
 #: ``attention_distance`` needs the grid layout.
 METRICS = (
     "loss",

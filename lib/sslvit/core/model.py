@@ -1,4 +1,4 @@
-"""The one-layer softmax ViT of the paper, as a plain reference ``nn.Module`` (book chapter 2, SPEC §2).
+"""The one-layer softmax ViT of the paper, as a plain reference ``nn.Module`` (book chapter 2).
 
 Tokens are ``h_q = x̃_q + e_q`` (content, zero where masked, plus position embedding). The query of
 position ``p`` is its position embedding, so with one trainable matrix ``Q ∈ R^{d×d}``::

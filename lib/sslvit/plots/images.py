@@ -1,4 +1,4 @@
-"""Pictures of the data model and of the model's matrices (book chapters 1 and 2, SPEC §1–§2).
+"""Pictures of the data model and of the model's matrices (book chapters 1 and 2).
 
 * :func:`image_rgb`, :func:`plot_image`, :func:`image_gallery`: sampled images on the ``H × W`` grid, one
   colour per area, the area's scale ``z`` as intensity, masked patches (mask token 0) in black.

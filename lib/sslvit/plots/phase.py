@@ -1,5 +1,5 @@
 """The phase diagram of MAE versus CL: heat maps over (information gap Δ, masking probability γ) and a metric
-against Δ with the seeds' spread (book chapter 6, SPEC §5 C9). Input: the tidy rows of
+against Δ with the seeds' spread (book chapter 6, claim C9). Input: the tidy rows of
 :func:`sslvit.analysis.sweeps.run_sweep`.
 """
 from __future__ import annotations

@@ -27,7 +27,7 @@ METRIC_LABELS = {
     "own_area_attention": ("attention on own area", "#2ca02c"),
     "global_area_attention": ("attention on global area", "#ff7f0e"),
     "loss": ("MAE loss of the model", "#1f77b4"),
-    "oracle_loss": ("loss of the SPEC oracle", "0.35"),
+    "oracle_loss": ("loss of the oracle", "0.35"),
 }
 XLABEL = "training step (log scale)"
 
@@ -91,7 +91,7 @@ def plot_phase_panel(ax: plt.Axes, steps: Sequence[int], history: Mapping[str, t
     """Curves of ``metrics`` (``history[name]`` ``(T, S)``) on a log-step axis, phases shaded when given.
 
     ``overtake``: also mark the median overtaking step (``fp_own ≥ |fp_global|``) with a dotted line.
-    ``marks``: extra labelled vertical lines, label → step (e.g. the SPEC default step budget).
+    ``marks``: extra labelled vertical lines, label → step (e.g. the default step budget).
     ``label_y``: height of the "Phase I" / "Phase II" labels (axes fraction).
     """
     last = int(max(steps))
@@ -197,7 +197,7 @@ def phase_figure(steps: Sequence[int], history: Mapping[str, torch.Tensor], grou
 
 def loss_figure(steps: Sequence[int], history: Mapping[str, torch.Tensor], groups: Mapping[str, Sequence[int]],
                 marks: Optional[Mapping[str, int]] = None) -> plt.Figure:
-    """MAE loss against the SPEC oracle's loss over training (top, log-log) and their difference
+    """MAE loss against the oracle's loss (chapter 4) over training (top, log-log) and their difference
     ``loss − oracle_loss`` (bottom, symmetric-log y, linear within ±1e-3), one column per configuration
     (``groups`` as in :func:`phase_figure`)."""
     cols = len(groups)

@@ -1,6 +1,6 @@
 """A small standard Vision Transformer (book chapters 13 and 14, "beyond the paper").
 
-The paper's model (SPEC §2, :mod:`sslvit.core.model`) has one attention layer whose queries are position
+The paper's model (chapter 2, :mod:`sslvit.core.model`) has one attention layer whose queries are position
 embeddings only and whose values are the identity on content. :class:`TinyViT` is the ordinary architecture
 the paper's motivation is about: a linear patch embedding, learned position embeddings, ``depth`` pre-LayerNorm
 blocks of multi-head attention with **separate** ``W_Q, W_K, W_V`` (and an output projection ``W_O``), an
@@ -11,7 +11,7 @@ vectors in chapter 14, the toy model's patches ``x̃_q`` in chapter 13). Masked 
 replaced by a learned mask token (``mask_token="learned"``, as in SimMIM) or by the zero vector
 (``mask_token="zero"``, the paper's convention) **before** the patch embedding's content is used, and the
 position embedding is added to every token. There is no class token: attention maps are ``P × P``, like the
-toy model's, so the SPEC §4 metrics apply unchanged.
+toy model's, so the metrics of chapter 6 apply unchanged.
 """
 from __future__ import annotations
 

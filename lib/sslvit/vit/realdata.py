@@ -11,7 +11,7 @@ are downscaled by average pooling, converted to grey levels (or kept RGB), and c
   jitter and Gaussian noise.
 
 Tokens are patches flattened channel-first: ``(n, P, C·p·p)`` with ``P = (size/p)²`` on a row-major grid
-(:func:`grid_coords` gives the patch coordinates in patch units, as SPEC §4's attention distance needs).
+(:func:`grid_coords` gives the patch coordinates in patch units, as the attention distance of chapter 6 needs).
 """
 from __future__ import annotations
 

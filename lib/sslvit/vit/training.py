@@ -2,7 +2,7 @@
 (book chapters 13 and 14, "beyond the paper").
 
 * **MAE** (masked reconstruction, He et al. 2022): every token is masked independently with probability
-  ``mask_prob`` (the toy model's Bernoulli masking, SPEC §3); masked tokens enter the encoder as the mask token
+  ``mask_prob`` (the toy model's Bernoulli masking, chapter 2); masked tokens enter the encoder as the mask token
   (SimMIM style: the encoder sees all ``P`` positions, so its attention maps are ``P × P``); a linear head
   predicts every token's content and the loss is ``(1/(2|M|)) Σ_{p∈M} ‖ŷ_p − x_p‖²`` over the masked tokens of
   the batch.
@@ -15,7 +15,7 @@ A *task* is any object with attributes ``patches`` and ``in_dim`` and two method
 ``views(g, n) → ((n, P, in_dim), (n, P, in_dim))`` (two views of the same images, the CL input);
 :class:`sslvit.vit.realdata.CropPool` is one.
 
-Metrics (SPEC §4, :mod:`sslvit.core.metrics`) per layer and head: :func:`attention_stats` returns the NMI and the
+Metrics (chapter 6, :mod:`sslvit.core.metrics`) per layer and head: :func:`attention_stats` returns the NMI and the
 attention distance of every head, evaluated on clean, unmasked images unless a mask is given.
 """
 from __future__ import annotations
@@ -69,7 +69,7 @@ class ViTTrainConfig:
     mask_prob: MAE masking probability (per token, independently). view_mask_prob: CL masking probability of
     each view (0: no masking). tau: CL temperature. similarity: ``"cosine"`` or ``"dot"``. proj_dim: output size
     of the CL projection head (Linear–GELU–Linear); ``None``: no head. symmetric: CL loss averaged over both
-    directions (view 1 → view 2 and back) or only view 1 → view 2 (SPEC §3). seed: seeds the initialisation, the
+    directions (view 1 → view 2 and back) or only view 1 → view 2 (chapter 5). seed: seeds the initialisation, the
     batches and the masks.
     """
 
@@ -138,7 +138,7 @@ def bernoulli_visible(n: int, patches: int, mask_prob: float, g: torch.Generator
 
 
 def masked_patch_loss(pred: torch.Tensor, target: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
-    """``(1/(2|M|)) Σ_{p∈M} ‖pred_p − target_p‖²`` over the masked tokens ``M`` of the batch (SPEC §3 form,
+    """``(1/(2|M|)) Σ_{p∈M} ‖pred_p − target_p‖²`` over the masked tokens ``M`` of the batch (the form of chapter 4,
     pooled over the batch); ``pred``, ``target`` ``(B, P, D)``, ``visible`` ``(B, P)``. 0 if nothing is masked."""
     masked = (~visible).to(pred.dtype)
     err = ((pred - target) ** 2).sum(-1)                                    # (B, P)
@@ -226,7 +226,7 @@ def attention_maps(model: TinyViT, tokens: torch.Tensor, visible: Optional[torch
 
 def attention_stats(model: TinyViT, tokens: torch.Tensor, coords: Optional[torch.Tensor] = None,
                     visible: Optional[torch.Tensor] = None) -> dict[str, torch.Tensor]:
-    """SPEC §4 metrics of every layer and head: ``{"nmi": (L, H), "distance": (L, H)}`` (``distance`` only when
+    """The metrics of chapter 6 of every layer and head: ``{"nmi": (L, H), "distance": (L, H)}`` (``distance`` only when
     the patch coordinates ``coords`` ``(P, 2)`` are given), averaged over the images of ``tokens``."""
     attn = attention_maps(model, tokens, visible)
     out = {"nmi": nmi(attn)}
