@@ -398,3 +398,65 @@ def test_c6_attention_distance_mae_shorter_than_cl():
     d_mae, d_cl = float(mae.final["attention_distance"][0]), float(cl.final["attention_distance"][0])
     assert float(mae.history["attention_distance"][0, 0]) > 3.0  # uniform attention starts far
     assert d_mae < 0.5 * d_cl
+
+
+def test_image_parts():
+    """A batch is split into parts of images only for a single run that exceeds the budget, and only when the
+    objective allows it; the parts cover every image once."""
+    from sslvit.core.training import image_parts
+
+    assert image_parts(slice(0, 2), 32, 100, 10) == [slice(None)]          # several runs: never split
+    assert image_parts(slice(0, 1), 32, 100, 10_000) == [slice(None)]      # fits
+    assert image_parts(slice(0, 1), 32, 100, 1000, splittable=False) == [slice(None)]
+    parts = image_parts(slice(3, 4), 32, 100, 1000)
+    assert [(p.start, p.stop) for p in parts] == [(0, 10), (10, 20), (20, 30), (30, 32)]
+    assert image_parts(slice(0, 1), 4, 100, 50) == [slice(i, i + 1) for i in range(4)]  # at least one image
+
+
+def test_mae_in_image_parts_equals_whole_batch(monkeypatch):
+    """MAE computed in parts of images (the memory bound at large P) gives the whole batch's trajectory to
+    rounding: the loss is a mean over images, the parts are weighted by their sizes."""
+    train_module = importlib.import_module("sslvit.core.training")
+    runs = three_runs("mae")[:1]
+    whole = train(runs, log_every=5)
+    monkeypatch.setattr(train_module, "IMAGE_PART_ELEMENTS", 3 * 16 * 5)  # 3 images (P = 16, N = 5) per part
+    parts = train(runs, log_every=5)
+    assert not torch.equal(whole.A, parts.A)                                # the split happened (other rounding)
+    assert_same_trajectory(whole, parts, tol=1e-12)
+
+
+def test_evaluation_in_image_parts_gives_the_same_metrics(monkeypatch):
+    """The evaluation of one run in parts of its images (one image each) gives the same per-image attention
+    metrics bit for bit and the objective's metrics to rounding, for MAE (averaged over parts) and CL
+    (computed once from the assembled masses)."""
+    from sslvit.core.runs import RunBatch
+    from sslvit.core.training import Evaluation, initial_correlations
+
+    train_module = importlib.import_module("sslvit.core.training")
+    for objective in ("mae", "cl"):
+        run = three_runs(objective)[0]
+        trained = train(run, log_every=15)
+        state = RunBatch([run], torch.float64, "cpu")
+        A, B = trained.A.clone(), trained.B.clone()
+        whole = Evaluation(state, 8)
+        whole.log(0, A, B)
+        monkeypatch.setattr(train_module, "IMAGE_PART_ELEMENTS", 16 * 16)   # one image (P × P) per part
+        parts = Evaluation(state, 8)
+        parts.log(0, A, B)
+        monkeypatch.undo()
+        w, p = whole.history.stacked(), parts.history.stacked()
+        assert list(w) == list(p)
+        for name in ("own_area_attention", "global_area_attention", "nmi", "fp_own", "fp_global"):
+            assert torch.equal(w[name], p[name]), name
+        for name in w:
+            assert maxdiff(w[name], p[name]) <= 1e-14, name
+
+
+def test_cl_is_never_split_into_image_parts(monkeypatch):
+    """CL's images are each other's negatives: its batch is computed whole whatever the part budget."""
+    train_module = importlib.import_module("sslvit.core.training")
+    runs = three_runs("cl")[:1]
+    whole = train(runs, log_every=5)
+    monkeypatch.setattr(train_module, "IMAGE_PART_ELEMENTS", 1)
+    again = train(runs, log_every=5)
+    assert torch.equal(whole.A, again.A) and torch.equal(whole.B, again.B)

@@ -37,6 +37,7 @@ import torch
 __all__ = [
     "key_areas",
     "area_masses",
+    "ViewMasses",
     "scores",
     "DenseForward",
     "dense_forward",
@@ -61,6 +62,15 @@ def area_masses(attn: torch.Tensor, key_area: torch.Tensor, visible: torch.Tenso
     mass = attn.new_zeros(*attn.shape[:-1], n_areas)
     mass.scatter_add_(-1, key_area[..., None, :].expand(attn.shape), attn * visible.to(attn.dtype)[..., None, :])
     return mass.transpose(-1, -2)
+
+
+@dataclass
+class ViewMasses:
+    """The area masses of one view ``mass`` ``(R, Bt, N, P)`` and the area of every position ``key_area``
+    ``(R, Bt, P)``: what an objective's metrics need from the evaluation."""
+
+    mass: torch.Tensor
+    key_area: torch.Tensor
 
 
 def _image_correlations(A: torch.Tensor, cluster: torch.Tensor) -> torch.Tensor:

@@ -11,10 +11,13 @@ import torch
 
 __all__ = [
     "area_attention",
+    "area_attention_per_query",
     "local_query_mean",
     "fp_correlations",
     "nmi",
+    "nmi_per_image",
     "attention_distance",
+    "attention_distance_per_image",
     "METRICS",
 ]
 
@@ -41,8 +44,14 @@ def area_attention(mass: torch.Tensor, key_area: torch.Tensor) -> tuple[torch.Te
     ``(..., Bt, P)`` (broadcast over the leading axes of ``mass``).
     """
     key_area = key_area.expand(*mass.shape[:-2], key_area.shape[-1])
-    own = torch.gather(mass, -2, key_area[..., None, :])[..., 0, :]        # (..., Bt, P)
-    return local_query_mean(own, key_area), local_query_mean(mass[..., 0, :], key_area)
+    own, glob = area_attention_per_query(mass, key_area)
+    return local_query_mean(own, key_area), local_query_mean(glob, key_area)
+
+
+def area_attention_per_query(mass: torch.Tensor, key_area: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The attention of every query on its own area and on the global area, each ``(..., Bt, P)``, from
+    ``mass`` ``(..., Bt, N, P)`` and ``key_area`` ``(..., Bt, P)`` (:func:`area_attention` averages them)."""
+    return torch.gather(mass, -2, key_area[..., None, :])[..., 0, :], mass[..., 0, :]
 
 
 def local_query_mean(values: torch.Tensor, key_area: torch.Tensor) -> torch.Tensor:
@@ -71,6 +80,11 @@ def nmi(attn: torch.Tensor) -> torch.Tensor:
     ``p(k) = Σ_q p(q) attn[q, k]``: ``NMI = MI(q; k) / sqrt(H(q) H(k))``. Identical rows give 0 (collapse
     to one pattern), a permutation matrix gives 1. When ``H(k) = 0`` the rows are identical and NMI is 0.
     """
+    return nmi_per_image(attn).mean(-1)
+
+
+def nmi_per_image(attn: torch.Tensor) -> torch.Tensor:
+    """The NMI of every image, ``(..., Bt)`` (:func:`nmi` is their mean)."""
     P = attn.shape[-1]
     pk = attn.mean(-2)                                                     # (..., Bt, P)
     h_q = math.log(P)
@@ -78,13 +92,17 @@ def nmi(attn: torch.Tensor) -> torch.Tensor:
     # MI = (1/P) Σ_q Σ_k a log a − Σ_k p(k) log p(k)
     mi = torch.special.xlogy(attn, attn).sum((-1, -2)) / P + h_k
     value = mi.clamp(min=0.0) / torch.sqrt(h_q * h_k).clamp(min=1e-300)
-    value = torch.where(h_k > 1e-12, value, torch.zeros_like(value))
-    return value.mean(-1)
+    return torch.where(h_k > 1e-12, value, torch.zeros_like(value))
 
 
 def attention_distance(attn: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
     """Mean attention distance in patch units: ``(1/P) Σ_q Σ_k attn[q, k] ‖pos_q − pos_k‖₂``, averaged over
     images. ``attn`` ``(..., Bt, P, P)``, ``coords`` ``(P, 2)`` → ``(...)``.
     """
+    return attention_distance_per_image(attn, coords).mean(-1)
+
+
+def attention_distance_per_image(attn: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+    """The mean attention distance of every image, ``(..., Bt)`` (:func:`attention_distance` is their mean)."""
     dist = torch.cdist(coords, coords).to(attn.dtype)                      # (P, P)
-    return (attn * dist).sum((-1, -2)).mean(-1) / attn.shape[-1]
+    return (attn * dist).sum((-1, -2)) / attn.shape[-1]

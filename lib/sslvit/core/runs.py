@@ -38,6 +38,10 @@ class ImageBatch:
     scale: torch.Tensor
     views: tuple[torch.Tensor, ...]
 
+    def images(self, sl: slice) -> "ImageBatch":
+        """The images ``sl`` of every run (a view, no copy)."""
+        return ImageBatch(self.cluster[:, sl], self.scale[:, sl], tuple(v[:, sl] for v in self.views))
+
 
 def _same_kind(a: Any, b: Any, name: str) -> bool:
     """Shared-field equality; objectives only need to be of the same kind (their settings may differ per run)."""

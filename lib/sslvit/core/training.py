@@ -23,14 +23,15 @@ import torch
 
 from sslvit.core import engine
 from sslvit.core.data import DataConfig, Layout, check_mask_prob
-from sslvit.core.metrics import area_attention, attention_distance, fp_correlations, nmi
+from sslvit.core.metrics import (area_attention_per_query, attention_distance_per_image, fp_correlations,
+                                 local_query_mean, nmi_per_image)
 from sslvit.core.objectives import MAE, CL, Objective, check_negatives, objective_named
-from sslvit.core.perf import keep_large_allocations
+from sslvit.core.perf import keep_large_allocations, release_free_memory
 from sslvit.core.runs import STREAMS, ImageBatch, RunBatch, chunks, random_stream
 from sslvit.core.validation import not_allowed
 
 __all__ = ["TrainConfig", "Run", "Trajectory", "TrainingDiverged", "train", "evaluate", "loss_and_grads",
-           "check_finite", "GradientDescent", "Adam", "History", "logged_steps", "initial_correlations", "DEFAULTS"]
+           "check_finite", "image_parts", "GradientDescent", "Adam", "History", "logged_steps", "initial_correlations", "DEFAULTS"]
 
 OPTIMIZERS = ("gd", "adam")
 #: the defaults of the paper's two objectives (sensible for P = 256), by name
@@ -40,6 +41,10 @@ DEFAULTS = {"mae": dict(MAE.defaults), "cl": dict(CL.defaults)}
 TRAIN_CHUNK_ELEMENTS = 2_000_000
 #: the same for the dense (runs, images, positions, positions) attention of the evaluation
 EVAL_CHUNK_ELEMENTS = 8_000_000
+#: a single run whose batch tensor would exceed this many elements (128 MB in float64) is computed in parts of
+#: its images, so that memory stays bounded at large ``P`` (MAE's training, and every evaluation); about
+#: ``P²`` at ``P = 4096``, so that a part still amortises the work on the ``P × P`` correlations ``B``
+IMAGE_PART_ELEMENTS = 16_000_000
 
 
 class TrainingDiverged(FloatingPointError):
@@ -176,16 +181,37 @@ class Trajectory:
 
 # ---- the pieces of a step ------------------------------------------------------------------------------------
 
+def image_parts(runs: slice, images: int, per_image: int, budget: int, splittable: bool = True) -> list[slice]:
+    """How the images of a batch are computed for the runs ``runs`` (a slice from :func:`~sslvit.core.runs.chunks`):
+    whole (``[slice(None)]``), or, when a single run's batch has more than ``budget`` elements of ``per_image``
+    each and ``splittable``, in parts of at most ``budget`` elements (at least one image each)."""
+    if runs.stop - runs.start > 1 or images * per_image <= budget or not splittable:
+        return [slice(None)]
+    return chunks(images, per_image, budget)
+
+
 def loss_and_grads(A: torch.Tensor, B: torch.Tensor, state: RunBatch, batch: ImageBatch, method: str = "fast"
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The objective's loss per run ``(R,)`` and its exact gradients ``dA``, ``dB``, computed in chunks of runs
-    (:data:`TRAIN_CHUNK_ELEMENTS`). ``method``: ``"fast"`` (factorised softmax, dense where it would lose
-    precision) or ``"dense"`` (the ``P × P`` attention of every image); both give the same gradients."""
-    R = A.shape[0]
+    (:data:`TRAIN_CHUNK_ELEMENTS`); a single run larger than :data:`IMAGE_PART_ELEMENTS` is computed in parts of its images when
+    its loss is a mean over images (MAE), the parts weighted by their sizes. ``method``: ``"fast"`` (factorised
+    softmax, dense where it would lose precision) or ``"dense"`` (the ``P × P`` attention of every image); both
+    give the same gradients."""
+    R, images, per_image = A.shape[0], batch.cluster.shape[1], state.N * state.P
     loss = torch.empty(R, dtype=A.dtype, device=A.device)
     dA, dB = torch.empty_like(A), torch.empty_like(B)
-    for sl in chunks(R, batch.cluster.shape[1] * state.N * state.P, TRAIN_CHUNK_ELEMENTS):
-        loss[sl], dA[sl], dB[sl] = state.objective.loss_and_grads(A[sl], B[sl], batch, sl, method)
+    for sl in chunks(R, images * per_image, TRAIN_CHUNK_ELEMENTS):
+        parts = image_parts(sl, images, per_image, IMAGE_PART_ELEMENTS, state.objective.splits_images)
+        if len(parts) == 1:
+            loss[sl], dA[sl], dB[sl] = state.objective.loss_and_grads(A[sl], B[sl], batch, sl, method)
+            continue
+        for total in (loss[sl], dA[sl], dB[sl]):
+            total.zero_()
+        for part in parts:
+            weight = (part.stop - part.start) / images
+            for total, value in zip((loss[sl], dA[sl], dB[sl]),
+                                    state.objective.loss_and_grads(A[sl], B[sl], batch.images(part), sl, method)):
+                total.add_(value, alpha=weight)
     state.objective.end_step()
     return loss, dA, dB
 
@@ -245,18 +271,52 @@ def initial_correlations(state: RunBatch) -> tuple[torch.Tensor, torch.Tensor]:
 def evaluate(A: torch.Tensor, B: torch.Tensor, state: RunBatch, batch: ImageBatch, sl: slice = slice(None)
              ) -> dict[str, torch.Tensor]:
     """The metrics of chapter 6 for the runs ``sl`` on ``batch`` (attention metrics on the first view, with the
-    dense attention), then the objective's own (``loss``, ...). ``A``, ``B`` are those runs' correlations."""
-    area, cluster, scale, vis = state.area[sl], batch.cluster[sl], batch.scale[sl], batch.views[0][sl]
+    dense attention), then the objective's own (``loss``, ...). ``A``, ``B`` are those runs' correlations.
+
+    A single run whose dense attention would exceed :data:`IMAGE_PART_ELEMENTS` is evaluated in parts of its
+    images (the per-image values are the same; the objective's metrics are averaged over the parts when its
+    loss is a mean over images, else computed once from the assembled area masses)."""
+    images = batch.cluster.shape[1]
+    runs = slice(0, A.shape[0]) if sl == slice(None) else sl
+    parts = image_parts(runs, images, state.P * state.P, IMAGE_PART_ELEMENTS)
+    whole = len(parts) == 1 or not state.objective.splits_images
+    per_image, views, objective = [], [], {}
     with torch.no_grad():
-        fwd = engine.dense_forward(A, B, area, cluster, scale, vis)
-        own, glob = area_attention(fwd.mass, fwd.key_area)
-        fp_own, fp_glob = fp_correlations(A, area)
-        out = {"own_area_attention": own, "global_area_attention": glob, "fp_own": fp_own, "fp_global": fp_glob,
-               "nmi": nmi(fwd.attn)}
-        if state.coords is not None:
-            out["attention_distance"] = attention_distance(fwd.attn, state.coords.to(A.device))
-        out.update(state.objective.evaluate(A, B, batch, sl, fwd))
+        for part in parts:
+            values, view = _attention_per_image(A, B, state, batch.images(part), sl)
+            per_image.append(values)
+            if whole:
+                views.append(view)
+            else:   # the objective's metrics are means over images: average the parts', weighted by their sizes
+                for k, v in state.objective.evaluate(A, B, batch.images(part), sl, view).items():
+                    objective[k] = objective.get(k, 0.0) + v * ((part.stop - part.start) / images)
+            if len(parts) > 1:
+                release_free_memory()
+        if whole:
+            view = views[0] if len(views) == 1 else engine.ViewMasses(torch.cat([v.mass for v in views], 1),
+                                                                      torch.cat([v.key_area for v in views], 1))
+            objective = state.objective.evaluate(A, B, batch, sl, view)
+        per = {k: torch.cat([d[k] for d in per_image], 1) for k in per_image[0]}
+        fp_own, fp_glob = fp_correlations(A, state.area[sl])
+        out = {"own_area_attention": local_query_mean(per["own"], per["key_area"]),
+               "global_area_attention": local_query_mean(per["global"], per["key_area"]),
+               "fp_own": fp_own, "fp_global": fp_glob, "nmi": per["nmi"].mean(-1)}
+        if "distance" in per:
+            out["attention_distance"] = per["distance"].mean(-1)
+        out.update(objective)
     return {k: v.detach().to("cpu", torch.float64) for k, v in out.items()}
+
+
+def _attention_per_image(A: torch.Tensor, B: torch.Tensor, state: RunBatch, batch: ImageBatch, sl: slice
+                         ) -> tuple[dict[str, torch.Tensor], engine.ViewMasses]:
+    """The dense attention of the first view of ``batch``: per-query and per-image metrics, and its masses."""
+    fwd = engine.dense_forward(A, B, state.area[sl], batch.cluster[sl], batch.scale[sl], batch.views[0][sl])
+    own, glob = area_attention_per_query(fwd.mass, fwd.key_area)
+    # copies, so that the masses of a part are not kept alive by a view when the images come in parts
+    out = {"own": own.clone(), "global": glob.clone(), "key_area": fwd.key_area, "nmi": nmi_per_image(fwd.attn)}
+    if state.coords is not None:
+        out["distance"] = attention_distance_per_image(fwd.attn, state.coords.to(A.device))
+    return out, engine.ViewMasses(fwd.mass, fwd.key_area)
 
 
 class History:

@@ -59,7 +59,15 @@ class Objective:
 
 
 class BoundObjective(ABC):
-    """An objective bound to the runs of one :func:`~sslvit.core.training.train` call."""
+    """An objective bound to the runs of one :func:`~sslvit.core.training.train` call.
+
+    ``splits_images``: whether the loss is a mean over the images of a batch of terms that each depend on one
+    image only (MAE). The trainer may then compute a large batch in parts of images and average them (weighted
+    by their sizes), so that memory stays bounded at large ``P``; otherwise (CL: the images are each other's
+    negatives) a run's batch is always computed whole.
+    """
+
+    splits_images: ClassVar[bool] = False
 
     def __init__(self, runs: "RunBatch") -> None:
         self.runs = runs
@@ -76,8 +84,9 @@ class BoundObjective(ABC):
     @abstractmethod
     def evaluate(self, A: torch.Tensor, B: torch.Tensor, batch: "ImageBatch", sl: slice,
                  first: engine.DenseForward) -> dict[str, torch.Tensor]:
-        """The objective's metrics (at least ``loss``) for the runs ``sl``; ``first``: the dense forward pass of
-        the first view, from which the trainer already took the attention metrics."""
+        """The objective's metrics (at least ``loss``) for the runs ``sl``; ``first``: the area masses of the first
+        view (``mass``, ``key_area``: :class:`~sslvit.core.engine.ViewMasses`), from the dense attention from
+        which the trainer already took the attention metrics."""
 
     def end_step(self) -> None:
         """Called after every training step (all chunks of runs done)."""

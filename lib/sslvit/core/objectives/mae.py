@@ -107,7 +107,10 @@ class MAE(Objective):
 
 
 class BoundMAE(BoundObjective):
-    """MAE for a batch of runs: one view; the metrics ``loss`` and ``oracle_loss``."""
+    """MAE for a batch of runs: one view; the metrics ``loss`` and ``oracle_loss``. The loss is a mean over
+    images, so a large batch may be computed in parts (:attr:`BoundObjective.splits_images`)."""
+
+    splits_images = True
 
     def views(self, run: Any) -> list[tuple[float, bool]]:
         return [(run.train.mask_prob, False)]
