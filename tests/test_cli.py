@@ -163,7 +163,7 @@ def test_diverged_training_exits_1(capsys):
 
 FLAGS = ["--objective", "--patches", "--clusters", "--global-size", "--local-size", "--kappa-s", "--kappa-c",
          "--layout", "--low", "--high", "--mask-prob", "--steps", "--lr", "--batch-size", "--population",
-         "--negatives", "--tau", "--optimizer", "--seed", "--log-every", "--eval-batch", "--dtype", "--threads",
+         "--negatives", "--tau", "--optimizer", "--seed", "--log-every", "--eval-batch", "--dtype", "--threads", "--device",
          "--progress", "--json",
          # beyond the paper (chapters 9-12)
          "--allow-no-dominant", "--scale-law", "--scale-param", "--queue", "--mix", "--mix-scale", "--cl-mask-prob",
@@ -191,3 +191,19 @@ def test_help_documents_every_flag(capsys):
     train_parser = next(a for a in build_parser()._actions if a.dest == "command").choices["train"]
     documented = {o for a in train_parser._actions for o in a.option_strings if o.startswith("--") and a.help}
     assert documented == set(FLAGS) | {"--help"}
+
+
+def test_too_large_configuration_stops_early(capsys):
+    """A configuration that cannot fit stops before allocating: one line with the estimate and what to change."""
+    code, out, err = run_main(["train", "--patches", "1000000000", "--global-size", "500000000", "--local-size", "4"],
+                              capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("python -m sslvit: too large: this training needs about") and "fewer patches" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_device_flag(capsys):
+    code, out, _ = run_main(["train", *SMALL, "--steps", "2", "--device", "cpu", "--json"], capsys)
+    assert code == 0 and last_json(out)["final"]
+    code, _, err = run_main(["train", *SMALL, "--steps", "2", "--device", "tpu9"], capsys)
+    assert code == 2 and "device='tpu9' is not allowed" in err

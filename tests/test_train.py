@@ -67,15 +67,15 @@ def test_batched_equals_separate_runs(objective):
 def test_chunked_training_equals_one_chunk(monkeypatch):
     """Runs processed in several engine calls (one run per chunk, for training and evaluation) give the same
     trajectory as one batched call."""
-    train_module = importlib.import_module("sslvit.core.training")
+    budget_module = importlib.import_module("sslvit.core.budget")
 
     runs = three_runs("cl")
     together = train(runs, log_every=5)
-    monkeypatch.setattr(train_module, "TRAIN_CHUNK_ELEMENTS", 1)
-    monkeypatch.setattr(train_module, "EVAL_CHUNK_ELEMENTS", 1)
+    monkeypatch.setattr(budget_module, "TRAIN_CHUNK_ELEMENTS", 1)
+    monkeypatch.setattr(budget_module, "EVAL_CHUNK_ELEMENTS", 1)
     from sslvit.core.runs import chunks
 
-    assert len(chunks(3, 100, train_module.TRAIN_CHUNK_ELEMENTS)) == 3
+    assert len(chunks(3, 100, budget_module.TRAIN_CHUNK_ELEMENTS)) == 3
     chunked = train(runs, log_every=5)
     for r in range(3):
         assert_same_trajectory(together, chunked, ra=r, rb=r)
@@ -416,10 +416,10 @@ def test_image_parts():
 def test_mae_in_image_parts_equals_whole_batch(monkeypatch):
     """MAE computed in parts of images (the memory bound at large P) gives the whole batch's trajectory to
     rounding: the loss is a mean over images, the parts are weighted by their sizes."""
-    train_module = importlib.import_module("sslvit.core.training")
+    budget_module = importlib.import_module("sslvit.core.budget")
     runs = three_runs("mae")[:1]
     whole = train(runs, log_every=5)
-    monkeypatch.setattr(train_module, "IMAGE_PART_ELEMENTS", 3 * 16 * 5)  # 3 images (P = 16, N = 5) per part
+    monkeypatch.setattr(budget_module, "IMAGE_PART_ELEMENTS", 3 * 16 * 5)  # 3 images (P = 16, N = 5) per part
     parts = train(runs, log_every=5)
     assert not torch.equal(whole.A, parts.A)                                # the split happened (other rounding)
     assert_same_trajectory(whole, parts, tol=1e-12)
@@ -432,7 +432,7 @@ def test_evaluation_in_image_parts_gives_the_same_metrics(monkeypatch):
     from sslvit.core.runs import RunBatch
     from sslvit.core.training import Evaluation, initial_correlations
 
-    train_module = importlib.import_module("sslvit.core.training")
+    budget_module = importlib.import_module("sslvit.core.budget")
     for objective in ("mae", "cl"):
         run = three_runs(objective)[0]
         trained = train(run, log_every=15)
@@ -440,7 +440,7 @@ def test_evaluation_in_image_parts_gives_the_same_metrics(monkeypatch):
         A, B = trained.A.clone(), trained.B.clone()
         whole = Evaluation(state, 8)
         whole.log(0, A, B)
-        monkeypatch.setattr(train_module, "IMAGE_PART_ELEMENTS", 16 * 16)   # one image (P × P) per part
+        monkeypatch.setattr(budget_module, "IMAGE_PART_ELEMENTS", 16 * 16)   # one image (P × P) per part
         parts = Evaluation(state, 8)
         parts.log(0, A, B)
         monkeypatch.undo()
@@ -454,9 +454,9 @@ def test_evaluation_in_image_parts_gives_the_same_metrics(monkeypatch):
 
 def test_cl_is_never_split_into_image_parts(monkeypatch):
     """CL's images are each other's negatives: its batch is computed whole whatever the part budget."""
-    train_module = importlib.import_module("sslvit.core.training")
+    budget_module = importlib.import_module("sslvit.core.budget")
     runs = three_runs("cl")[:1]
     whole = train(runs, log_every=5)
-    monkeypatch.setattr(train_module, "IMAGE_PART_ELEMENTS", 1)
+    monkeypatch.setattr(budget_module, "IMAGE_PART_ELEMENTS", 1)
     again = train(runs, log_every=5)
     assert torch.equal(whole.A, again.A) and torch.equal(whole.B, again.B)

@@ -24,6 +24,7 @@ from sslvit.beyond.mix import CL_MASK_PROB, MIX_SCALE, Mixed
 from sslvit.core.data import DataConfig, sizes_from_kappa
 from sslvit.core.metrics import METRICS
 from sslvit.core.objectives import Objective
+from sslvit.core.budget import TooLarge
 from sslvit.core.training import DEFAULTS, Run, TrainConfig, Trajectory, TrainingDiverged, train
 from sslvit.core.validation import not_allowed
 
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--eval-batch", type=int, default=None, help="images in the evaluation batch (default batch size)")
     t.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="floating point precision")
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    t.add_argument("--device", default="cpu", help="where to train: cpu (default), cuda, cuda:1, mps")
     t.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
     t.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
     return parser
@@ -182,9 +184,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if log_every < 1:
             raise ValueError(f"--log-every={log_every} must be a positive integer")
         dtype = torch.float64 if args.dtype == "float64" else torch.float32
-        traj = train(run, log_every=log_every, eval_batch=args.eval_batch, dtype=dtype, progress=args.progress)
+        traj = train(run, log_every=log_every, eval_batch=args.eval_batch, dtype=dtype, progress=args.progress,
+                     device=args.device)
     except ValueError as e:
         sys.stderr.write(f"{prog}: error: {e}\n")
+        return 2
+    except TooLarge as e:
+        sys.stderr.write(f"{prog}: too large: {e}\n")
         return 2
     except TrainingDiverged as e:
         sys.stderr.write(f"{prog}: training diverged: {e}\n")

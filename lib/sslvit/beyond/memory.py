@@ -133,6 +133,7 @@ class MemoryQueue(Objective):
     name: ClassVar[str] = "cl"
     defaults: ClassVar[dict[str, Any]] = CL.defaults
     min_images: ClassVar[int] = 2
+    n_views: ClassVar[int] = 2
 
     def __post_init__(self) -> None:
         check_queue_length(self.queue)

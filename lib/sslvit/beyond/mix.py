@@ -117,6 +117,7 @@ class Mixed(Objective):
     name: ClassVar[str] = "mix"
     defaults: ClassVar[dict[str, Any]] = MAE.defaults
     min_images: ClassVar[int] = 2
+    n_views: ClassVar[int] = 3
 
     def __post_init__(self) -> None:
         lam, scale = self.weight, self.scale

@@ -14,7 +14,7 @@ import torch
 
 from sslvit.core.data import draw_images, draw_mask, make_layout
 
-__all__ = ["STREAMS", "random_stream", "ImageBatch", "RunBatch", "SHARED_DATA", "SHARED_TRAIN", "chunks"]
+__all__ = ["STREAMS", "random_stream", "ImageBatch", "RunBatch", "SHARED_DATA", "SHARED_TRAIN", "check_runs", "chunks"]
 
 STREAMS = {"layout": 0, "train": 1, "eval": 2, "views": 3, "init": 4}
 #: what runs trained together must share (it fixes the tensor shapes and the loop)
@@ -48,6 +48,25 @@ def _same_kind(a: Any, b: Any, name: str) -> bool:
     return type(a) is type(b) if name == "objective" else a == b
 
 
+def check_runs(runs: Sequence[Any]) -> list:
+    """Raise unless ``runs`` is a non-empty list of :class:`~sslvit.core.training.Run` that share what runs
+    trained together must share (:data:`SHARED_DATA`, :data:`SHARED_TRAIN`). Returns ``list(runs)``."""
+    if len(runs) == 0:
+        raise ValueError("runs is empty: give at least one Run")
+    for r in runs:
+        if not hasattr(r, "data") or not hasattr(r, "train"):
+            raise TypeError(f"expected sslvit.Run objects, got {type(r).__name__}")
+    first = runs[0]
+    for i, r in enumerate(runs):
+        for part, names in (("data", SHARED_DATA), ("train", SHARED_TRAIN)):
+            for name in names:
+                a, b = getattr(getattr(r, part), name), getattr(getattr(first, part), name)
+                if not _same_kind(a, b, name):
+                    raise ValueError(f"runs[{i}].{part}.{name}={a!r} differs from runs[0] ({b!r}); runs trained "
+                                     f"together must share {SHARED_DATA + SHARED_TRAIN}")
+    return list(runs)
+
+
 class RunBatch:
     """Layouts, random streams and per-run settings of a list of runs trained together, as batched tensors.
 
@@ -55,7 +74,7 @@ class RunBatch:
     """
 
     def __init__(self, runs: Sequence[Any], dtype: torch.dtype, device: Union[str, torch.device]) -> None:
-        self._check(runs)
+        check_runs(runs)
         first = runs[0]
         self.runs = tuple(runs)
         self.dtype, self.device = dtype, torch.device(device)
@@ -70,22 +89,6 @@ class RunBatch:
         self.objective = first.train.objective.bind(self)
         separate = any(extra for r in runs for _, extra in self.objective.views(r))
         self.view_streams = [random_stream(r.train.seed, STREAMS["views"]) for r in runs] if separate else None
-
-    @staticmethod
-    def _check(runs: Sequence[Any]) -> None:
-        if len(runs) == 0:
-            raise ValueError("runs is empty: give at least one Run")
-        for r in runs:
-            if not hasattr(r, "data") or not hasattr(r, "train"):
-                raise TypeError(f"expected sslvit.Run objects, got {type(r).__name__}")
-        first = runs[0]
-        for i, r in enumerate(runs):
-            for part, names in (("data", SHARED_DATA), ("train", SHARED_TRAIN)):
-                for name in names:
-                    a, b = getattr(getattr(r, part), name), getattr(getattr(first, part), name)
-                    if not _same_kind(a, b, name):
-                        raise ValueError(f"runs[{i}].{part}.{name}={a!r} differs from runs[0] ({b!r}); runs trained "
-                                         f"together must share {SHARED_DATA + SHARED_TRAIN}")
 
     def draw(self, streams: Sequence[torch.Generator], batch: int,
              view_streams: Optional[Sequence[torch.Generator]] = None) -> ImageBatch:

@@ -22,13 +22,14 @@ from typing import Any, Optional, Sequence, Union
 import torch
 
 from sslvit.core import engine
+from sslvit.core import budget
 from sslvit.core.data import DataConfig, Layout, check_mask_prob
 from sslvit.core.metrics import (area_attention_per_query, attention_distance_per_image, fp_correlations,
                                  local_query_mean, nmi_per_image)
 from sslvit.core.objectives import MAE, CL, Objective, check_negatives, objective_named
 from sslvit.core.perf import keep_large_allocations, release_free_memory
-from sslvit.core.runs import STREAMS, ImageBatch, RunBatch, chunks, random_stream
-from sslvit.core.validation import not_allowed
+from sslvit.core.runs import STREAMS, ImageBatch, RunBatch, check_runs, chunks, random_stream
+from sslvit.core.validation import check_device, not_allowed
 
 __all__ = ["TrainConfig", "Run", "Trajectory", "TrainingDiverged", "train", "evaluate", "loss_and_grads",
            "check_finite", "image_parts", "GradientDescent", "Adam", "History", "logged_steps", "initial_correlations", "DEFAULTS"]
@@ -36,17 +37,6 @@ __all__ = ["TrainConfig", "Run", "Trajectory", "TrainingDiverged", "train", "eva
 OPTIMIZERS = ("gd", "adam")
 #: the defaults of the paper's two objectives (sensible for P = 256), by name
 DEFAULTS = {"mae": dict(MAE.defaults), "cl": dict(CL.defaults)}
-#: runs per engine call are chosen so that one (runs, images, areas, positions) tensor has at most this many
-#: elements: small enough to stay in cache, large enough to amortise the per-call overhead
-TRAIN_CHUNK_ELEMENTS = 2_000_000
-#: the same for the dense (runs, images, positions, positions) attention of the evaluation
-EVAL_CHUNK_ELEMENTS = 8_000_000
-#: a single run whose batch tensor would exceed this many elements (128 MB in float64) is computed in parts of
-#: its images, so that memory stays bounded at large ``P`` (MAE's training, and every evaluation); about
-#: ``P²`` at ``P = 4096``, so that a part still amortises the work on the ``P × P`` correlations ``B``
-IMAGE_PART_ELEMENTS = 16_000_000
-
-
 class TrainingDiverged(FloatingPointError):
     """The loss or a gradient became NaN or infinite: ``step``, the indices of the bad ``runs`` and their
     step sizes ``lrs`` are attributes; the message says the same and suggests a smaller step size."""
@@ -181,13 +171,13 @@ class Trajectory:
 
 # ---- the pieces of a step ------------------------------------------------------------------------------------
 
-def image_parts(runs: slice, images: int, per_image: int, budget: int, splittable: bool = True) -> list[slice]:
+def image_parts(runs: slice, images: int, per_image: int, limit: int, splittable: bool = True) -> list[slice]:
     """How the images of a batch are computed for the runs ``runs`` (a slice from :func:`~sslvit.core.runs.chunks`):
-    whole (``[slice(None)]``), or, when a single run's batch has more than ``budget`` elements of ``per_image``
-    each and ``splittable``, in parts of at most ``budget`` elements (at least one image each)."""
-    if runs.stop - runs.start > 1 or images * per_image <= budget or not splittable:
+    whole (``[slice(None)]``), or, when a single run's batch has more than ``limit`` elements of ``per_image``
+    each and ``splittable``, in parts of at most ``limit`` elements (at least one image each)."""
+    if runs.stop - runs.start > 1 or images * per_image <= limit or not splittable:
         return [slice(None)]
-    return chunks(images, per_image, budget)
+    return chunks(images, per_image, limit)
 
 
 def loss_and_grads(A: torch.Tensor, B: torch.Tensor, state: RunBatch, batch: ImageBatch, method: str = "fast"
@@ -200,8 +190,8 @@ def loss_and_grads(A: torch.Tensor, B: torch.Tensor, state: RunBatch, batch: Ima
     R, images, per_image = A.shape[0], batch.cluster.shape[1], state.N * state.P
     loss = torch.empty(R, dtype=A.dtype, device=A.device)
     dA, dB = torch.empty_like(A), torch.empty_like(B)
-    for sl in chunks(R, images * per_image, TRAIN_CHUNK_ELEMENTS):
-        parts = image_parts(sl, images, per_image, IMAGE_PART_ELEMENTS, state.objective.splits_images)
+    for sl in chunks(R, images * per_image, budget.TRAIN_CHUNK_ELEMENTS):
+        parts = image_parts(sl, images, per_image, budget.IMAGE_PART_ELEMENTS, state.runs[0].train.objective.splits_images)
         if len(parts) == 1:
             loss[sl], dA[sl], dB[sl] = state.objective.loss_and_grads(A[sl], B[sl], batch, sl, method)
             continue
@@ -278,8 +268,8 @@ def evaluate(A: torch.Tensor, B: torch.Tensor, state: RunBatch, batch: ImageBatc
     loss is a mean over images, else computed once from the assembled area masses)."""
     images = batch.cluster.shape[1]
     runs = slice(0, A.shape[0]) if sl == slice(None) else sl
-    parts = image_parts(runs, images, state.P * state.P, IMAGE_PART_ELEMENTS)
-    whole = len(parts) == 1 or not state.objective.splits_images
+    parts = image_parts(runs, images, state.P * state.P, budget.IMAGE_PART_ELEMENTS)
+    whole = len(parts) == 1 or not state.runs[0].train.objective.splits_images
     per_image, views, objective = [], [], {}
     with torch.no_grad():
         for part in parts:
@@ -352,7 +342,7 @@ class Evaluation:
             raise not_allowed("eval_batch", eval_batch, "a positive integer (at least 2 for CL)")
         self.state, self.history = state, History()
         self.batch = state.draw([random_stream(r.train.seed, STREAMS["eval"]) for r in state.runs], size)
-        self.chunks = chunks(len(state.runs), size * state.P * state.P, EVAL_CHUNK_ELEMENTS)
+        self.chunks = chunks(len(state.runs), size * state.P * state.P, budget.EVAL_CHUNK_ELEMENTS)
 
     def log(self, step: int, A: torch.Tensor, B: torch.Tensor) -> None:
         parts = [evaluate(A[sl], B[sl], self.state, self.batch, sl) for sl in self.chunks]
@@ -380,12 +370,17 @@ def train(runs: Union[Run, Sequence[Run]], *, log_every: int = 10, log_steps: Op
     log_every / log_steps: log at step 0, every ``log_every`` steps (or at the explicit ``log_steps``) and at the
     last step. eval_batch: images in the fixed evaluation batch (default ``batch_size``). dtype: ``torch.float64``
     for results that are compared, ``torch.float32`` for speed. progress: a tqdm bar (default: only when stderr is
-    a terminal). method: ``"fast"`` or ``"dense"`` (:func:`loss_and_grads`). Raises :class:`TrainingDiverged`.
+    a terminal). method: ``"fast"`` or ``"dense"`` (:func:`loss_and_grads`). device: where the tensors live
+    (``"cpu"``, ``"cuda"``, ...; the metrics come back on the CPU). Raises :class:`TrainingDiverged`, and
+    :class:`~sslvit.core.budget.TooLarge` before allocating when the call cannot fit in the free memory.
     """
     if method not in ("fast", "dense"):
         raise not_allowed("method", method, "'fast' or 'dense'")
+    runs = check_runs([runs] if isinstance(runs, Run) else list(runs))
+    device = check_device(device)
+    budget.check_fits(runs, dtype, eval_batch, device)            # before anything is allocated
     keep_large_allocations()
-    state = RunBatch([runs] if isinstance(runs, Run) else list(runs), dtype, device)
+    state = RunBatch(runs, dtype, device)
     cfg = state.runs[0].train
     logged = logged_steps(int(cfg.steps), log_every, log_steps)
     evaluation = Evaluation(state, eval_batch)

@@ -35,12 +35,18 @@ class Objective:
 
     ``name``: what :class:`~sslvit.core.training.TrainConfig` and the command line call it. ``defaults``: the
     masking probability, step size and number of steps used when a run does not set them (chapter 4 and 5).
-    ``min_images``: images a step needs (CL needs a negative).
+    ``min_images``: images a step needs (CL needs a negative). ``n_views``: masked views of every image a step
+    draws (for the memory estimate of :mod:`sslvit.core.budget`). ``splits_images``: whether the loss is a mean
+    over the images of terms that each depend on one image only (MAE); the trainer may then compute a large
+    batch in parts of its images, weighted by their sizes, so that memory stays bounded at large ``P``
+    (CL's images are each other's negatives: its batch is always computed whole).
     """
 
     name: ClassVar[str]
     defaults: ClassVar[dict[str, Any]]
     min_images: ClassVar[int] = 1
+    n_views: ClassVar[int] = 1
+    splits_images: ClassVar[bool] = False
 
     def check(self, train: Any) -> None:
         """Raise ``ValueError`` if the run's :class:`~sslvit.core.training.TrainConfig` does not suit it."""
@@ -59,15 +65,7 @@ class Objective:
 
 
 class BoundObjective(ABC):
-    """An objective bound to the runs of one :func:`~sslvit.core.training.train` call.
-
-    ``splits_images``: whether the loss is a mean over the images of a batch of terms that each depend on one
-    image only (MAE). The trainer may then compute a large batch in parts of images and average them (weighted
-    by their sizes), so that memory stays bounded at large ``P``; otherwise (CL: the images are each other's
-    negatives) a run's batch is always computed whole.
-    """
-
-    splits_images: ClassVar[bool] = False
+    """An objective bound to the runs of one :func:`~sslvit.core.training.train` call."""
 
     def __init__(self, runs: "RunBatch") -> None:
         self.runs = runs

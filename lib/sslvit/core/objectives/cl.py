@@ -76,6 +76,7 @@ class CL(Objective):
     name: ClassVar[str] = "cl"
     defaults: ClassVar[dict[str, Any]] = {"mask_prob": 0.3, "lr": 2e4, "steps": 500}
     min_images: ClassVar[int] = 2
+    n_views: ClassVar[int] = 2
 
     def bind(self, runs: Any) -> "BoundCL":
         return BoundCL(runs)

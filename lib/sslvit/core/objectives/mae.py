@@ -65,7 +65,7 @@ def oracle_mass(visible: torch.Tensor, key_area: torch.Tensor, n_areas: int) -> 
     when nothing is visible, it has no mass. The same attention as :func:`oracle_attention`, in area coordinates.
     """
     vis = visible.to(torch.float64)
-    counts = torch.zeros(*vis.shape[:2], n_areas, dtype=vis.dtype).scatter_add_(2, key_area, vis)  # (R, Bt, N)
+    counts = torch.zeros(*vis.shape[:2], n_areas, dtype=vis.dtype, device=vis.device).scatter_add_(2, key_area, vis)  # (R, Bt, N)
     own_count = torch.gather(counts, 2, key_area)                                                    # (R, Bt, P)
     own = torch.nn.functional.one_hot(key_area, n_areas).transpose(2, 3).to(vis.dtype)               # (R, Bt, N, P)
     spread = counts / counts.sum(-1, keepdim=True).clamp(min=1.0)                                   # (R, Bt, N)
@@ -100,6 +100,7 @@ class MAE(Objective):
     """Masked reconstruction (chapter 4): one view, masked with ``mask_prob`` (default ``γ = 0.5``)."""
 
     name: ClassVar[str] = "mae"
+    splits_images: ClassVar[bool] = True   # a mean over images of per-image terms
     defaults: ClassVar[dict[str, Any]] = {"mask_prob": 0.5, "lr": 1e3, "steps": 300}
 
     def bind(self, runs: Any) -> "BoundMAE":
@@ -107,10 +108,7 @@ class MAE(Objective):
 
 
 class BoundMAE(BoundObjective):
-    """MAE for a batch of runs: one view; the metrics ``loss`` and ``oracle_loss``. The loss is a mean over
-    images, so a large batch may be computed in parts (:attr:`BoundObjective.splits_images`)."""
-
-    splits_images = True
+    """MAE for a batch of runs: one view; the metrics ``loss`` and ``oracle_loss``."""
 
     def views(self, run: Any) -> list[tuple[float, bool]]:
         return [(run.train.mask_prob, False)]

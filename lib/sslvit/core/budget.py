@@ -1,0 +1,135 @@
+"""How much memory a training call needs, estimated before anything is allocated (book chapter 7).
+
+The reduced engine's memory grows with the number of runs ``R``, the ``P × P`` correlations ``B`` and, per
+engine call, the ``(images, areas, positions)`` tensors of the factorised softmax and the ``P × P`` attention
+of the evaluation (the trainer bounds both with the chunk sizes below, computing large batches in parts).
+:func:`check_fits` compares the estimate with the memory the machine has free and stops a call that cannot fit,
+with a message that says what to change, instead of letting it fail (or swap) while allocating.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence, Union
+
+import torch
+
+__all__ = ["TRAIN_CHUNK_ELEMENTS", "EVAL_CHUNK_ELEMENTS", "IMAGE_PART_ELEMENTS", "MemoryEstimate", "estimate_memory", "available_memory", "check_fits", "TooLarge"]
+
+#: runs per engine call are chosen so that one (runs, images, areas, positions) tensor has at most this many
+#: elements: small enough to stay in cache, large enough to amortise the per-call overhead
+TRAIN_CHUNK_ELEMENTS = 2_000_000
+#: the same for the dense (runs, images, positions, positions) attention of the evaluation
+EVAL_CHUNK_ELEMENTS = 8_000_000
+#: a single run whose batch tensor would exceed this many elements (128 MB in float64) is computed in parts of
+#: its images, so that memory stays bounded at large ``P`` (MAE's training, and every evaluation); about
+#: ``P²`` at ``P = 4096``, so that a part still amortises the work on the ``P × P`` correlations ``B``
+IMAGE_PART_ELEMENTS = 16_000_000
+
+#: tensors of the (images, areas, positions) size alive at once in a training step: two kept by the forward
+#: pass of every view, and the temporaries of one backward pass
+X_PER_VIEW, X_TEMPORARIES = 2, 6
+#: tensors of the P × P size per run alive at once in an engine call (e^B, its transpose, the gradient, ...)
+PP_TENSORS = 6
+#: tensors of the dense attention's size alive at once in the evaluation (scores, softmax, a product, x log x)
+ATTN_TENSORS = 4
+
+
+class TooLarge(MemoryError):
+    """A training call would need more memory than the machine has free (raised before allocating)."""
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Estimated bytes: ``state`` (layouts, ``A``, ``B``, their gradients and the optimiser's moments), ``step``
+    (one engine call of the training step) and ``evaluation`` (one engine call of the evaluation); ``total`` is
+    ``state`` plus the larger of the other two."""
+
+    state: int
+    step: int
+    evaluation: int
+
+    @property
+    def total(self) -> int:
+        return self.state + max(self.step, self.evaluation)
+
+
+def _per_call(runs: int, images: int, per_image: int, chunk: int, part: int, splits: bool) -> tuple[int, int]:
+    """(runs, images) in one engine call, as :func:`sslvit.core.training.loss_and_grads` chooses them."""
+    r = max(1, min(runs, chunk // max(images * per_image, 1)))
+    if r == 1 and splits and images * per_image > part:
+        return 1, max(1, part // per_image)
+    return r, images
+
+
+def estimate_memory(runs: Sequence[Any], dtype: torch.dtype = torch.float64, eval_batch: Optional[int] = None
+                    ) -> MemoryEstimate:
+    """Estimate the memory of ``sslvit.train(runs, dtype=dtype, eval_batch=eval_batch)`` from the configurations
+    alone (no tensor is made). ``runs``: :class:`~sslvit.core.training.Run` objects sharing ``P`` and ``K``."""
+    first = runs[0]
+    R, P, K = len(runs), first.data.patches, first.data.clusters
+    N = max(r.data.n_areas for r in runs)
+    item = torch.finfo(dtype).bits // 8
+    objective = first.train.objective
+    splits = objective.splits_images
+    images = first.train.images_per_step
+    moments = 3 if first.train.optimizer == "adam" else 1
+    state = 8 * R * K * P + item * R * (P * K * N + P * P) * (1 + moments)
+    r, b = _per_call(R, images, N * P, TRAIN_CHUNK_ELEMENTS, IMAGE_PART_ELEMENTS, splits)
+    step = item * ((X_PER_VIEW * objective.n_views + X_TEMPORARIES) * r * b * N * P + PP_TENSORS * r * P * P)
+    size = eval_batch if eval_batch is not None else first.train.batch_size
+    r, b = _per_call(R, size, P * P, EVAL_CHUNK_ELEMENTS, IMAGE_PART_ELEMENTS, True)
+    kept = 0 if splits else r * size * N * P * (X_PER_VIEW + X_TEMPORARIES // 2)  # CL: masses of all images
+    evaluation = item * (ATTN_TENSORS * r * b * P * P + kept + PP_TENSORS * r * P * P)
+    return MemoryEstimate(state=int(state), step=int(step), evaluation=int(evaluation))
+
+
+def available_memory(device: Union[str, torch.device] = "cpu") -> Optional[int]:
+    """Bytes free for a new computation: the GPU's free memory, or on the CPU the kernel's ``MemAvailable``
+    (and the container's limit, if lower); ``None`` where it cannot be read."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    if device.type != "cpu":
+        return None
+    free = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    free = int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    for path, used_path in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                            ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            limit, used = open(path).read().strip(), int(open(used_path).read().strip())
+        except (OSError, ValueError):
+            continue
+        if limit.isdigit() and int(limit) < 1 << 60:
+            free = min(free, int(limit) - used) if free is not None else int(limit) - used
+        break
+    return free
+
+
+def _gb(n: float) -> str:
+    return f"{n / 2**30:.3g} GB"
+
+
+def check_fits(runs: Sequence[Any], dtype: torch.dtype, eval_batch: Optional[int],
+               device: Union[str, torch.device] = "cpu") -> MemoryEstimate:
+    """Raise :class:`TooLarge` when :func:`estimate_memory` exceeds :func:`available_memory` (unless the
+    environment variable ``SSLVIT_NO_MEMORY_CHECK`` is set). Returns the estimate."""
+    estimate = estimate_memory(runs, dtype, eval_batch)
+    free = None if os.environ.get("SSLVIT_NO_MEMORY_CHECK") else available_memory(device)
+    if free is not None and estimate.total > free:
+        first = runs[0]
+        raise TooLarge(
+            f"this training needs about {_gb(estimate.total)} but {_gb(free)} are free on {device} "
+            f"({len(runs)} run(s), P = {first.data.patches}, {max(r.data.n_areas for r in runs)} areas, "
+            f"{first.train.images_per_step} images per step, {dtype}; estimate: {_gb(estimate.state)} for the "
+            f"correlations A, B and their gradients, {_gb(estimate.step)} per training step, "
+            f"{_gb(estimate.evaluation)} per evaluation). Memory grows with P² (the P × P correlations and "
+            "attention) and with the number of runs trained together: use fewer patches, larger areas (fewer "
+            "areas), fewer runs per call, a smaller batch_size or eval_batch, or torch.float32")
+    return estimate
