@@ -17,20 +17,29 @@
     ``log_every=50``, each objective as ONE batched ``sslvit.train`` call over its 24 runs. It prints the
     seconds taken and the final attention of local queries (own area / global area) per objective and Δ.
 
+(c) Scaling: MAE at P = 64, 256, 1024, 4096 with the area sizes of (a) scaled as P^κ (κ_s = 0.75, κ_c = 0.25,
+    Δ = +0.25), batch 32, float64, one run: milliseconds per training step, seconds per evaluation and the
+    peak memory of a process that trains with its evaluation (each P in a fresh process), and the fitted
+    exponent of time per step against P.
+
 Usage::
 
     python benchmarks/bench_engine.py                 # the full benchmark (about a minute on 2 cores)
     python benchmarks/bench_engine.py --quick         # a smoke run with few steps
     python benchmarks/bench_engine.py --json out.json # also write the numbers as JSON
 
-Targets on 2 CPU cores: fast engine at least 10× faster per step than the reference; 48-run sweep ≤ 60 s.
+Targets on 2 CPU cores: fast engine at least 10× faster per step than the reference; 48-run sweep ≤ 60 s;
+MAE at P = 4096 with its evaluation in at most 3 GB.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
+import resource
+import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -52,6 +61,9 @@ SWEEP_LOCAL_SIZE = 4
 SWEEP_SEEDS = (0, 1, 2)
 TARGET_SPEEDUP = 10.0
 TARGET_SWEEP_SECONDS = 60.0
+SCALING_PATCHES = (64, 256, 1024, 4096)
+SCALING_KAPPA = (0.75, 0.25)
+TARGET_PEAK_GB = 3.0
 
 
 # ---- (a) reference vs fast engine ----------------------------------------------------------------------
@@ -179,25 +191,105 @@ def sweep(quick: bool) -> dict:
     return out
 
 
+# ---- (c) scaling with P -------------------------------------------------------------------------------------
+
+def scaling_child(patches: int) -> dict:
+    """One P in this (fresh) process: time per step, time per evaluation, peak memory of a short training."""
+    from sslvit.core.perf import keep_large_allocations
+    from sslvit.core.runs import RunBatch
+    from sslvit.core.training import Evaluation, GradientDescent, initial_correlations, loss_and_grads
+
+    cfg = DataConfig.from_kappa(patches, *SCALING_KAPPA, clusters=CLUSTERS)
+    run = Run(cfg, TrainConfig(objective="mae", steps=1, batch_size=BATCH))
+    sslvit.train(run, log_every=1, progress=False)                  # peak memory: one step, two evaluations
+    peak = _peak_memory()
+    keep_large_allocations()
+    state = RunBatch([run], torch.float64, "cpu")
+    A, B = initial_correlations(state)
+    opt, steps = GradientDescent(state.lr), max(2, min(40, (2**20) // (patches * patches) * 10))
+    batches = [state.draw(state.train_streams, state.images) for _ in range(steps)]
+    start = time.perf_counter()
+    for t, batch in enumerate(batches, 1):
+        _, dA, dB = loss_and_grads(A, B, state, batch)
+        opt.step(A, B, dA, dB, t)
+    step_s = (time.perf_counter() - start) / steps
+    evaluation = Evaluation(state, None)
+    start = time.perf_counter()
+    evaluation.log(0, A, B)
+    return {"patches": patches, "global_size": cfg.global_size, "local_size": cfg.local_size, "areas": cfg.n_areas,
+            "delta": cfg.delta, "ms_per_step": 1e3 * step_s, "seconds_per_evaluation": time.perf_counter() - start,
+            "peak_memory_gb": peak / 2**30, "timed_steps": steps}
+
+
+def scaling(threads: int | None) -> dict:
+    print(f"\n(c) scaling: MAE, κ_s = {SCALING_KAPPA[0]}, κ_c = {SCALING_KAPPA[1]}, batch {BATCH}, float64, one run; "
+          "each P in a fresh process")
+    rows = []
+    for patches in SCALING_PATCHES:
+        cmd = [sys.executable, __file__, "--scaling-child", str(patches)] + (["--threads", str(threads)] if threads else [])
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+        r = rows[-1]
+        print(f"    P = {r['patches']:5d} (C_s = {r['global_size']:4d}, C_c = {r['local_size']:2d}, N = {r['areas']:4d}): "
+              f"{r['ms_per_step']:9.1f} ms per step, {r['seconds_per_evaluation']:6.2f} s per evaluation, "
+              f"peak memory {r['peak_memory_gb']:.2f} GB")
+    logp = [math.log(r["patches"]) for r in rows[1:]]
+    logt = [math.log(r["ms_per_step"]) for r in rows[1:]]
+    mp, mt = sum(logp) / len(logp), sum(logt) / len(logt)
+    slope = sum((a - mp) * (b - mt) for a, b in zip(logp, logt)) / sum((a - mp) ** 2 for a in logp)
+    peak = rows[-1]["peak_memory_gb"]
+    print(f"    time per step ∝ P^{slope:.2f} (least squares over P = {', '.join(str(r['patches']) for r in rows[1:])})")
+    print(f"    peak memory at P = {rows[-1]['patches']}: {peak:.2f} GB "
+          f"(target <= {TARGET_PEAK_GB:g} GB: {'met' if peak <= TARGET_PEAK_GB else 'NOT met'})")
+    return {"kappa_s": SCALING_KAPPA[0], "kappa_c": SCALING_KAPPA[1], "rows": rows, "exponent": slope}
+
+
+def _peak_memory() -> int:
+    """Bytes: the peak resident memory of this process (Linux: ``VmHWM``, which starts afresh at ``exec``, unlike
+    ``ru_maxrss``, which keeps the parent's peak from the ``fork``)."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _cpu_model() -> str:
+    """The CPU's model name (Linux), else the platform's processor string."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 10 steps in (a), a tenth of the default steps in (b)")
     parser.add_argument("--json", metavar="PATH", help="write the numbers to this JSON file")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--skip-sweep", action="store_true", help="run (a) only")
+    parser.add_argument("--skip-sweep", action="store_true", help="skip (b)")
+    parser.add_argument("--skip-scaling", action="store_true", help="skip (c)")
+    parser.add_argument("--scaling-child", type=int, metavar="P", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    if args.scaling_child:
+        print(json.dumps(scaling_child(args.scaling_child)))
+        return 0
     env = {"torch": torch.__version__, "sslvit": sslvit.__version__, "python": platform.python_version(),
            "machine": platform.machine(), "system": platform.system(), "cpu_count": os.cpu_count(),
-           "torch_threads": torch.get_num_threads(), "quick": args.quick}
+           "torch_threads": torch.get_num_threads(), "quick": args.quick,
+           "date": time.strftime("%Y-%m-%d"), "cpu": _cpu_model()}
     print(f"sslvit {env['sslvit']}, torch {env['torch']}, python {env['python']}, "
           f"torch.get_num_threads() = {env['torch_threads']}, os.cpu_count() = {env['cpu_count']}"
           + ("  [--quick: timings are not representative]" if args.quick else ""))
     result = {"environment": env, "compare": compare(10 if args.quick else COMPARE["steps"])}
     if not args.skip_sweep:
         result["sweep"] = sweep(args.quick)
+    if not args.skip_scaling and not args.quick:
+        result["scaling"] = scaling(args.threads)
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)

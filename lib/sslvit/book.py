@@ -16,7 +16,7 @@ import os
 import time
 from typing import Any
 
-__all__ = ["glue_number", "round_significant", "glue_running_time", "running_time"]
+__all__ = ["glue_number", "round_significant", "glue_running_time", "running_time", "benchmark_results"]
 
 
 def round_significant(value: Any, digits: int = 3) -> Any:
@@ -80,3 +80,13 @@ def glue_running_time(chapter: str, start: float) -> None:
     seconds, cores = running_time(start), os.cpu_count() or 1
     glue(f"{chapter}_runtime_s", seconds, display=False)
     glue(f"{chapter}_runtime_cores", cores, display=False)
+
+
+def benchmark_results() -> dict:
+    """The numbers of the engine benchmark the book shows (chapter 7): ``benchmarks/bench_engine.py --json``
+    as measured by the book's authors, shipped with the library as ``sslvit/results/bench_engine.json``
+    (rerun ``make bench`` to measure your machine)."""
+    import json
+    from importlib.resources import files
+
+    return json.loads(files("sslvit").joinpath("results", "bench_engine.json").read_text())

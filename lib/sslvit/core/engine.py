@@ -139,14 +139,15 @@ def dense_backward(fwd: DenseForward, grad_mass: torch.Tensor, cluster: torch.Te
 @dataclass
 class FastForward:
     """What :func:`fast_backward` needs. ``mass`` ``(R, Bt, N, P)``; ``ea`` ``(R, Bt, N, P)`` =
-    ``e^{a − α}``; ``Z`` and ``alpha`` ``(R, Bt, P)``; ``E`` ``(R, P, P)`` = ``e^{B − rowmax B}``;
+    ``e^{a − α}``; ``Z`` and ``alpha`` ``(R, Bt, P)``; ``Et`` ``(R, P, P)``: ``e^{B − rowmax B}`` transposed
+    (``Et[r, q, p] = e^{B[r, p, q] − max_q' B[r, p, q']}``);
     ``by_key``: sparse ``(R P, R Bt N)`` incidence (key, image-area) of the visible keys."""
 
     mass: torch.Tensor
     ea: torch.Tensor
     Z: torch.Tensor
     alpha: torch.Tensor
-    E: torch.Tensor
+    Et: torch.Tensor
     visible: torch.Tensor
     by_key: torch.Tensor
 
@@ -194,13 +195,15 @@ def fast_forward(A: torch.Tensor, B: torch.Tensor, area: torch.Tensor, cluster: 
     score among the keys present (visible areas, and 0 for masked keys), so the largest term is 1."""
     R, P, K, N = A.shape
     Bt = cluster.shape[1]
-    span = (B.amax(-1) - B.amin(-1)).max() if B.numel() else B.new_zeros(())
+    rowmax = B.amax(-1, keepdim=True)                                      # (R, P, 1)
+    span = (rowmax[..., 0] - B.amin(-1)).max() if B.numel() else B.new_zeros(())
     if span > (60.0 if A.dtype == torch.float32 else 600.0):
         return None
     key_area = key_areas(area, cluster)
     by_area, by_key, counts = _incidence(area, cluster, visible, key_area, A.dtype, N)
-    E = (B - B.amax(-1, keepdim=True)).exp_()                              # (R, P, P)
-    Et = E.transpose(1, 2).reshape(R * P, P)                               # rows (r, q), columns p
+    Et = torch.empty_like(B)                                               # e^{B − rowmax B}, stored transposed:
+    torch.sub(B.transpose(1, 2), rowmax.transpose(1, 2), out=Et).exp_()    # Et[r, q, p] = E[r, p, q]
+    Et = Et.view(R * P, P)                                                 # rows (r, q), columns p
     T = (by_area @ Et).view(R, Bt, N, P)                                   # Σ_{q vis ∈ j} e^{B[p,q]}
     masked = (~visible).to(A.dtype)
     T_masked = torch.bmm(masked, Et.view(R, P, P))                         # (R, Bt, P) Σ_{q masked} e^{B[p,q]}
@@ -214,7 +217,7 @@ def fast_forward(A: torch.Tensor, B: torch.Tensor, area: torch.Tensor, cluster: 
     if not bool((Z >= torch.finfo(Z.dtype).tiny).all()) or not bool(torch.isfinite(Z).all()):
         return None
     mass = w.div_(Z[:, :, None])
-    return FastForward(mass=mass, ea=ea, Z=Z, alpha=alpha, E=E, visible=visible, by_key=by_key)
+    return FastForward(mass=mass, ea=ea, Z=Z, alpha=alpha, Et=Et.view(R, P, P), visible=visible, by_key=by_key)
 
 
 def fast_backward(fwd: FastForward, grad_mass: torch.Tensor, cluster: torch.Tensor, scale: torch.Tensor,
@@ -234,7 +237,7 @@ def fast_backward(fwd: FastForward, grad_mass: torch.Tensor, cluster: torch.Tens
     dA = torch.bmm(onehot.transpose(1, 2), da.reshape(R, Bt, N * P)).view(R, n_clusters, N, P).permute(0, 3, 1, 2)
     dT = (fwd.ea / fwd.Z[:, :, None]).mul_(g)                              # (R, Bt, N, P)
     dT_masked = -s * torch.exp(-fwd.alpha) / fwd.Z                         # (R, Bt, P)
-    dE = (fwd.by_key @ dT.reshape(R * Bt * N, P)).view(R, P, P).transpose(1, 2)  # [r, p, q]
+    dEt = (fwd.by_key @ dT.reshape(R * Bt * N, P)).view(R, P, P)            # [r, q, p]
     masked = (~fwd.visible).to(m.dtype)
-    dE = dE + torch.bmm(dT_masked.transpose(1, 2), masked)                 # (R, P, P)
-    return dA.contiguous(), dE.mul_(fwd.E)
+    dEt.add_(torch.bmm(dT_masked.transpose(1, 2), masked).transpose(1, 2))  # masked keys
+    return dA.contiguous(), dEt.mul_(fwd.Et).transpose(1, 2)               # dB[r, p, q], a transposed view
