@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 
@@ -45,6 +45,8 @@ __all__ = [
     "FastForward",
     "fast_forward",
     "fast_backward",
+    "softmax_chain",
+    "backward_chain",
 ]
 
 
@@ -75,9 +77,10 @@ class ViewMasses:
 
 def _image_correlations(A: torch.Tensor, cluster: torch.Tensor) -> torch.Tensor:
     """``A[p, k_b, j]`` for every image, laid out ``(R, Bt, N, P)``."""
-    R = A.shape[0]
-    A_knp = A.permute(0, 2, 3, 1).contiguous()                             # (R, K, N, P)
-    return A_knp[torch.arange(R, device=A.device)[:, None], cluster]       # (R, Bt, N, P)
+    R, P, K, N = A.shape
+    A_knp = A.permute(0, 2, 3, 1).reshape(R * K, N * P)                    # rows (r, k), a copy
+    rows = (torch.arange(R, device=A.device)[:, None] * K + cluster).flatten()
+    return A_knp.index_select(0, rows).view(R, cluster.shape[1], N, P)     # (R, Bt, N, P), row copies
 
 
 # ---- dense: the P × P attention of every image ---------------------------------------------------------------
@@ -150,6 +153,7 @@ class FastForward:
     Et: torch.Tensor
     visible: torch.Tensor
     by_key: torch.Tensor
+    chains: Any = None
 
 
 def _csr(crow: torch.Tensor, cols: torch.Tensor, dtype: torch.dtype, size: tuple[int, int]) -> torch.Tensor:
@@ -188,11 +192,13 @@ def _incidence(area: torch.Tensor, cluster: torch.Tensor, visible: torch.Tensor,
 
 
 def fast_forward(A: torch.Tensor, B: torch.Tensor, area: torch.Tensor, cluster: torch.Tensor,
-                 scale: torch.Tensor, visible: torch.Tensor) -> Optional[FastForward]:
+                 scale: torch.Tensor, visible: torch.Tensor, chains: Any = None) -> Optional[FastForward]:
     """Area masses through the factorised softmax (module docstring). Returns ``None`` when the factorisation
     would lose precision (a row of ``B`` spans more than the dtype's exponent range, or a normaliser
     leaves the normal range); the caller then uses :func:`dense_forward`. The shift ``α`` is the largest
-    score among the keys present (visible areas, and 0 for masked keys), so the largest term is 1."""
+    score among the keys present (visible areas, and 0 for masked keys), so the largest term is 1.
+    ``chains``: compiled versions of the element-wise parts (:mod:`sslvit.core.fused`), or ``None`` for
+    :func:`softmax_chain` and :func:`backward_chain` as written here."""
     R, P, K, N = A.shape
     Bt = cluster.shape[1]
     rowmax = B.amax(-1, keepdim=True)                                      # (R, P, 1)
@@ -207,17 +213,27 @@ def fast_forward(A: torch.Tensor, B: torch.Tensor, area: torch.Tensor, cluster: 
     T = (by_area @ Et).view(R, Bt, N, P)                                   # Σ_{q vis ∈ j} e^{B[p,q]}
     masked = (~visible).to(A.dtype)
     T_masked = torch.bmm(masked, Et.view(R, P, P))                         # (R, Bt, P) Σ_{q masked} e^{B[p,q]}
-    a = _image_correlations(A, cluster).mul_(scale[..., None])             # (R, Bt, N, P) a_j = z_j A[p,k,j]
-    a.masked_fill_((counts == 0)[..., None], float("-inf"))                # areas with no visible key: no term
+    softmax = chains.softmax if chains is not None else softmax_chain
+    mass, ea, Z, alpha = softmax(_image_correlations(A, cluster), scale, T, T_masked, (counts == 0)[..., None])
+    if not bool((Z >= torch.finfo(Z.dtype).tiny).all()) or not bool(torch.isfinite(Z).all()):
+        return None
+    return FastForward(mass=mass, ea=ea, Z=Z, alpha=alpha, Et=Et.view(R, P, P), visible=visible, by_key=by_key,
+                       chains=chains)
+
+
+def softmax_chain(a: torch.Tensor, scale: torch.Tensor, T: torch.Tensor, T_masked: torch.Tensor,
+                  empty: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The element-wise part of :func:`fast_forward`: from ``a = A[p, k_b, j]`` ``(R, Bt, N, P)`` (overwritten),
+    ``scale`` ``(R, Bt, N)``, ``T`` ``(R, Bt, N, P)``, ``T_masked`` ``(R, Bt, P)`` and ``empty`` ``(R, Bt, N, 1)``
+    (areas with no visible key) to ``(mass, e^{a − α}, Z, α)``."""
+    a.mul_(scale[..., None])                                               # a_j = z_j A[p, k, j]
+    a.masked_fill_(empty, float("-inf"))                                   # areas with no visible key: no term
     alpha = a.amax(2)                                                      # (R, Bt, P) largest visible score
     alpha = torch.where(T_masked > 0, alpha.clamp(min=0.0), alpha)         # masked keys score 0
     ea = a.sub_(alpha[:, :, None]).exp_()                                  # e^{a − α} (0 for empty areas)
     w = ea * T
     Z = w.sum(2).add_(torch.exp(-alpha).mul_(T_masked))                    # (R, Bt, P)
-    if not bool((Z >= torch.finfo(Z.dtype).tiny).all()) or not bool(torch.isfinite(Z).all()):
-        return None
-    mass = w.div_(Z[:, :, None])
-    return FastForward(mass=mass, ea=ea, Z=Z, alpha=alpha, Et=Et.view(R, P, P), visible=visible, by_key=by_key)
+    return w.div_(Z[:, :, None]), ea, Z, alpha
 
 
 def fast_backward(fwd: FastForward, grad_mass: torch.Tensor, cluster: torch.Tensor, scale: torch.Tensor,
@@ -230,14 +246,23 @@ def fast_backward(fwd: FastForward, grad_mass: torch.Tensor, cluster: torch.Tens
     """
     R, Bt, N, P = grad_mass.shape
     m = fwd.mass
-    s = (m * grad_mass).sum(2)                                             # (R, Bt, P)
-    g = grad_mass.sub_(s[:, :, None])                                      # dm − s
-    da = (m * g).mul_(scale[..., None])                                    # z_j da_j, (R, Bt, N, P)
+    chain = fwd.chains.backward if fwd.chains is not None else backward_chain
+    da, dT, dT_masked = chain(m, grad_mass, fwd.ea, fwd.Z, fwd.alpha, scale)
     onehot = torch.nn.functional.one_hot(cluster, n_clusters).to(m.dtype)  # (R, Bt, K)
     dA = torch.bmm(onehot.transpose(1, 2), da.reshape(R, Bt, N * P)).view(R, n_clusters, N, P).permute(0, 3, 1, 2)
-    dT = (fwd.ea / fwd.Z[:, :, None]).mul_(g)                              # (R, Bt, N, P)
-    dT_masked = -s * torch.exp(-fwd.alpha) / fwd.Z                         # (R, Bt, P)
     dEt = (fwd.by_key @ dT.reshape(R * Bt * N, P)).view(R, P, P)            # [r, q, p]
     masked = (~fwd.visible).to(m.dtype)
     dEt.add_(torch.bmm(dT_masked.transpose(1, 2), masked).transpose(1, 2))  # masked keys
     return dA.contiguous(), dEt.mul_(fwd.Et).transpose(1, 2)               # dB[r, p, q], a transposed view
+
+
+def backward_chain(m: torch.Tensor, grad_mass: torch.Tensor, ea: torch.Tensor, Z: torch.Tensor, alpha: torch.Tensor,
+                   scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The element-wise part of :func:`fast_backward`: ``(z_j da_j, dT, dT_masked)`` from the masses and their
+    gradient ``(R, Bt, N, P)`` (``grad_mass`` is overwritten), ``e^{a − α}``, ``Z``, ``α`` and ``scale``."""
+    s = (m * grad_mass).sum(2)                                             # (R, Bt, P)
+    g = grad_mass.sub_(s[:, :, None])                                      # dm − s
+    da = (m * g).mul_(scale[..., None])                                    # z_j da_j, (R, Bt, N, P)
+    dT = (ea / Z[:, :, None]).mul_(g)                                      # (R, Bt, N, P)
+    dT_masked = -s * torch.exp(-alpha) / Z                                 # (R, Bt, P)
+    return da, dT, dT_masked
