@@ -1,5 +1,5 @@
-"""The element-wise parts of the factorised softmax, compiled (book chapter 7, speed): ``train(...,
-method="compiled")``.
+"""The element-wise parts of the factorised softmax (and of MAE's loss and gradient), compiled (book chapter 7,
+speed): ``train(..., method="compiled")``.
 
 A training step of the fast engine (:mod:`sslvit.core.engine`) spends most of its time in about thirty
 element-wise passes over the ``(runs, images, areas, positions)`` tensors, each of which reads and writes memory
@@ -54,12 +54,14 @@ class Chains:
         self.failure: Optional[BaseException] = None
 
     def softmax(self, *args: Any):
-        return self._call("softmax", softmax, engine.softmax_chain, args)
+        return self.call("softmax", softmax, engine.softmax_chain, args)
 
     def backward(self, *args: Any):
-        return self._call("backward", backward, engine.backward_chain, args)
+        return self.call("backward", backward, engine.backward_chain, args)
 
-    def _call(self, name: str, fn: Callable, plain: Callable, args: tuple):
+    def call(self, name: str, fn: Callable, plain: Callable, args: tuple):
+        """``fn(*args)`` compiled (once per ``name``), or ``plain(*args)`` where compiling failed; ``fn`` must not
+        change its arguments (``plain`` may)."""
         if self.failure is None:
             try:
                 if name not in self.compiled:
