@@ -4,6 +4,7 @@
 #   make test    unit tests, nbval over the notebooks (on another CPU kernel path), a reader's fresh install, browser check
 #   make record  re-execute notebooks in place and store their outputs (NB=book/04_mae.ipynb for one)
 #   make bench   benchmark of the training engine (BENCH_ARGS=--quick for a short run)
+#   make measurements  the long measurements the book reads (Phase I up to P = 4096, chapter 6's P = 256 diagram)
 #   make venv    create .venv and install the pinned requirements (done by the targets above)
 #   make clean   remove build outputs; `make distclean` also removes .venv
 #
@@ -39,10 +40,10 @@ BROWSER_TESTS := $(wildcard tests/browser/test_*.py)
 BENCH_ARGS ?= --json _build/bench/bench_engine.json
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help venv test unit-test notebook-test reader-test browser-test html-check browser-deps book record bench clean distclean
+.PHONY: help venv test unit-test notebook-test reader-test browser-test html-check browser-deps book record bench measurements clean distclean
 
 help:
-	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
 
 venv: $(STAMP)
 
@@ -110,6 +111,12 @@ record: venv
 bench: venv
 	@mkdir -p _build/bench
 	$(PY) benchmarks/bench_engine.py $(BENCH_ARGS)
+
+# About 40 minutes on 2 cores; writes _build/measurements/*.json. Copy them to lib/sslvit/results/ to ship them.
+measurements: venv
+	@mkdir -p _build/measurements
+	$(PY) benchmarks/phase_length.py --json _build/measurements/phase_length.json
+	$(PY) benchmarks/phase_diagram.py --json _build/measurements/phase_diagram.json
 
 clean:
 	rm -rf _build .pytest_cache

@@ -16,7 +16,8 @@ import os
 import time
 from typing import Any
 
-__all__ = ["glue_number", "round_significant", "glue_running_time", "running_time", "benchmark_results"]
+__all__ = ["glue_number", "round_significant", "glue_running_time", "running_time", "benchmark_results", "stored_results",
+           "STORED_RESULTS"]
 
 
 def round_significant(value: Any, digits: int = 3) -> Any:
@@ -86,7 +87,20 @@ def benchmark_results() -> dict:
     """The numbers of the engine benchmark the book shows (chapter 7): ``benchmarks/bench_engine.py --json``
     as measured by the book's authors, shipped with the library as ``sslvit/results/bench_engine.json``
     (rerun ``make bench`` to measure your machine)."""
+    return stored_results("bench_engine")
+
+
+#: the measurements shipped with the library (``sslvit/results/NAME.json``) and the script that makes each
+STORED_RESULTS = {"bench_engine": "benchmarks/bench_engine.py", "phase_length": "benchmarks/phase_length.py"}
+
+
+def stored_results(name: str) -> dict:
+    """A measurement shipped with the library as ``sslvit/results/NAME.json``, made by the script
+    :data:`STORED_RESULTS` names (``bench_engine``: chapter 7; ``phase_length``: chapter 4's Phase I at large
+    ``P``). Rerun the script to measure on your machine."""
     import json
     from importlib.resources import files
 
-    return json.loads(files("sslvit").joinpath("results", "bench_engine.json").read_text())
+    if name not in STORED_RESULTS:
+        raise ValueError(f"name={name!r} is not allowed: one of {sorted(STORED_RESULTS)}")
+    return json.loads(files("sslvit").joinpath("results", f"{name}.json").read_text())

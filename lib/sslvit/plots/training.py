@@ -16,7 +16,7 @@ import torch
 from sslvit.analysis.phases import Phases, interval_rates
 
 __all__ = ["PHASE_COLORS", "METRIC_LABELS", "plot_seeds", "shade_phases", "plot_phase_panel", "plot_rates_panel",
-           "phase_figure", "loss_figure", "choose_queries", "attention_before_after"]
+           "phase_figure", "loss_figure", "choose_queries", "attention_before_after", "phase_length_figure"]
 
 #: background of Phase I and Phase II
 PHASE_COLORS = {"I": "#fde0c5", "II": "#d9ead3"}
@@ -299,4 +299,49 @@ def attention_before_after(maps: Sequence[tuple[str, object, object]], image: in
                 sub[0, c].set_title(f"{kind}\n(query {q})", fontsize=8)
         for ax in axes[2 * m:2 * m + 2, len(qs):].flat:
             ax.set_visible(False)
+    return fig
+
+
+def phase_length_figure(rows: Sequence[Mapping], law: "object", delta: float) -> plt.Figure:
+    """Phase I against the number of patches (chapter 4). Left: chapter 3's exact ratio ``ρ = v_0/u_0`` (lines)
+    and the measured first-step ratio of every run (dots) against ``P``, one colour per sign of Δ, with ``ρ = 1``
+    (Phase I exists above it). Right: Phase I's length on the decoupling clock, ``v_0 T_I``, of every run with
+    ``Δ > 0`` (dots) and its median (line), against the model ``constant · (ρ − 1)`` of
+    :class:`~sslvit.analysis.phase_length.LengthLaw` ``law`` and a ``P^Δ`` line through the first median.
+    ``rows``: dicts of :meth:`~sslvit.analysis.phase_length.PhaseLength.to_dict`."""
+    fig, (ax_r, ax_t) = plt.subplots(1, 2, figsize=(10.0, 3.8))
+    for sign, color in ((1, "#9467bd"), (-1, "#1f77b4")):
+        part = [r for r in rows if np.sign(r["delta"]) == sign]
+        if not part:
+            continue
+        ps = sorted({r["patches"] for r in part})
+        exact = [next(r["ratio"] for r in part if r["patches"] == p) for p in ps]
+        label = f"$\\Delta \\approx {np.median([r['delta'] for r in part]):+.2f}$"
+        ax_r.loglog(ps, exact, "-", color=color, label=f"{label}: chapter 3, exact")
+        ax_r.loglog([r["patches"] for r in part], [r["first_ratio"] for r in part], "o", color=color, ms=4,
+                    alpha=0.7, label=f"{label}: first step, each seed")
+    ax_r.axhline(1.0, color="0.3", lw=1.0, ls="--", label="$\\rho = 1$")
+    ax_r.set_xlabel("patches $P$")
+    ax_r.set_ylabel("$\\rho$ = decoupling / growth rate at $Q = 0$")
+    ax_r.set_title("Phase I exists where $\\rho > 1$")
+    ax_r.legend(fontsize=7)
+    pos = [r for r in rows if r["ratio"] > 1 and r["boundary"]]
+    ax_t.loglog([r["patches"] for r in pos], [r["decouple"] * r["boundary"] for r in pos], "o", color="#9467bd",
+                ms=4, alpha=0.7, label="each seed")
+    ax_t.loglog(law.patches, law.median_time, "-", color="#9467bd", label="median over seeds")
+    ax_t.loglog(law.patches, [law.predicted(e) for e in law.excess], "--", color="0.2",
+                label=f"model ${law.constant:.2f}\\,(\\rho - 1)$")
+    ax_t.loglog(law.patches, [law.median_time[0] * (p / law.patches[0]) ** delta for p in law.patches], ":",
+                color="0.5", label=f"$\\propto P^{{{delta:.2f}}}$")
+    ax_t.set_xlabel("patches $P$")
+    ax_t.set_ylabel("$v_0 T_I$ (Phase I on the decoupling clock)")
+    ax_t.set_title(f"Length of Phase I, $\\Delta \\approx {delta:+.2f}$")
+    ax_t.legend(fontsize=7)
+    for ax in (ax_r, ax_t):
+        ps = sorted({r["patches"] for r in rows})
+        ax.set_xticks(ps, [str(p) for p in ps])
+        ax.minorticks_off()
+    ticks = [v for v in (0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0, 5.0) if min(law.median_time) / 1.6 <= v <= max(law.median_time) * 1.6]
+    ax_t.set_yticks(ticks, [f"{v:g}" for v in ticks])
+    fig.tight_layout()
     return fig
