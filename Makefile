@@ -112,7 +112,7 @@ bench: venv
 	@mkdir -p _build/bench
 	$(PY) benchmarks/bench_engine.py $(BENCH_ARGS)
 
-# About 40 minutes on 2 cores; writes _build/measurements/*.json. Copy them to lib/sslvit/results/ to ship them.
+# About 45 minutes on 2 cores; writes _build/measurements/*.json. Copy them to lib/sslvit/results/ to ship them.
 measurements: venv
 	@mkdir -p _build/measurements
 	$(PY) benchmarks/phase_length.py --json _build/measurements/phase_length.json
