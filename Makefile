@@ -2,6 +2,7 @@
 #
 #   make book    build the book (executes every notebook, warnings are errors); HTML in _build/html/index.html
 #   make test    unit tests, nbval over the notebooks (on another CPU kernel path), a reader's fresh install, browser check
+#   make student the HTML without the exercises' solutions, for a course (from the stored outputs); _build/student
 #   make record  re-execute notebooks in place and store their outputs (NB=book/04_mae.ipynb for one)
 #   make bench   benchmark of the training engine (BENCH_ARGS=--quick for a short run)
 #   make measurements  the long measurements the book reads (Phase I up to P = 4096, chapter 6's P = 256 diagram)
@@ -40,10 +41,10 @@ BROWSER_TESTS := $(wildcard tests/browser/test_*.py)
 BENCH_ARGS ?= --json _build/bench/bench_engine.json
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help venv test unit-test notebook-test reader-test browser-test html-check browser-deps book record bench measurements clean distclean
+.PHONY: help venv test unit-test notebook-test reader-test browser-test html-check student browser-deps book record bench measurements clean distclean
 
 help:
-	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
 
 venv: $(STAMP)
 
@@ -87,6 +88,14 @@ html-check: venv
 	sed -E -e 's/^([[:space:]]*execute_notebooks:).*/\1 "off"/' \
 	       -e 's|^([[:space:]]*offline_mathjax:)[[:space:]]*_ext|\1 $(CURDIR)/_ext|' _config.yml > $(CHECK_DIR)/_config.yml
 	$(VENV)/bin/jupyter-book build . --config $(CHECK_DIR)/_config.yml --path-output $(CHECK_DIR) $(BOOK_FLAGS)
+
+# The student edition: the same HTML from the stored outputs, with every exercise's solution removed from a copy
+# of the sources (_ext/student_edition.py).
+STUDENT_DIR := _build/student
+student: venv
+	$(PY) _ext/student_edition.py $(STUDENT_DIR)/src
+	cd $(STUDENT_DIR)/src && $(CURDIR)/$(VENV)/bin/jupyter-book build . --path-output .. $(BOOK_FLAGS)
+	@echo "student edition (no solutions): $(STUDENT_DIR)/_build/html/index.html"
 
 # Headless Chromium and its WebDriver for tests/browser (Debian/Ubuntu packages; elsewhere install them by hand).
 browser-deps:
