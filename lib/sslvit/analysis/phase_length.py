@@ -125,7 +125,7 @@ def phase_one_length(data: DataConfig, seed: int = 0, *, mask_prob: float = 0.5,
     optimizer = GradientDescent(state.lr)
     grid = geometric_grid(max_steps, grid_ratio)
     own, glob = [], []
-    phases = None
+    boundary: Optional[int] = None                       # set once Phase II is confirmed
     for t in range(max_steps + 1):
         if t > 0:
             loss, dA, dB = loss_and_grads(A, B, state, state.draw(state.train_streams, state.images), "fast")
@@ -136,15 +136,14 @@ def phase_one_length(data: DataConfig, seed: int = 0, *, mask_prob: float = 0.5,
         glob.append(float(g[0]))
         if t in grid and t >= 2:
             steps = [s for s in grid if s <= t]
-            phases = locate_phases(steps, [own[s] for s in steps], [glob[s] for s in steps], patience)
-            if phases.boundary is not None and _confirmed(steps, phases.boundary, patience):
+            found = locate_phases(steps, [own[s] for s in steps], [glob[s] for s in steps], patience).boundary
+            if found is not None and _confirmed(steps, found, patience):   # not an own-led stretch cut short
+                boundary = found
                 break
     decouple, grow = (lr * rate / _per_query(data) for rate in _rates(data, mask_prob))
-    boundary = None if phases is None or phases.boundary is None else phases.boundary
-    if boundary is not None and not _confirmed([s for s in grid if s <= t], boundary, patience):
-        boundary = None                                  # an own-led stretch cut short by max_steps
     return PhaseLength(patches=data.patches, global_size=data.global_size, local_size=data.local_size,
-                       delta=data.delta, seed=seed, lr=lr, ratio=decouple / grow, decouple=decouple, grow=grow, boundary=boundary, steps=t,
+                       delta=data.delta, seed=seed, lr=lr, ratio=decouple / grow, decouple=decouple, grow=grow,
+                       boundary=boundary, steps=t,
                        first_ratio=(glob[0] - glob[1]) / (own[1] - own[0]) if own[1] != own[0] else math.inf)
 
 

@@ -289,8 +289,7 @@ def train_fullq(
             batch, X = data.train_batch(state)
             loss = _losses(W, X, batch, data.allowed, tau)["loss"]
             (grad,) = torch.autograd.grad(loss.sum(), [W])
-            check_finite("the training loss or gradient", torch.cat([loss[:, None], grad.reshape(len(runs), -1)], 1),
-                         t, state)
+            check_finite("the training loss or gradient", (loss, grad), t, state)
             with torch.no_grad():
                 W.sub_(lr * grad)
         if t in logged:

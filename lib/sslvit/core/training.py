@@ -206,11 +206,13 @@ def loss_and_grads(A: torch.Tensor, B: torch.Tensor, state: RunBatch, batch: Ima
     return loss, dA, dB
 
 
-def check_finite(what: str, values: torch.Tensor, step: int, state: RunBatch) -> None:
-    """Raise :class:`TrainingDiverged` naming the runs whose ``values`` ``(R, ...)`` are not all finite."""
-    if bool(torch.isfinite(values.sum())):       # a finite sum has no NaN or infinite term (the common case)
+def check_finite(what: str, values: Union[torch.Tensor, Sequence[torch.Tensor]], step: int, state: RunBatch) -> None:
+    """Raise :class:`TrainingDiverged` naming the runs whose ``values`` (one ``(R, ...)`` tensor, or several, e.g.
+    ``(dA, dB)``) are not all finite."""
+    parts = [values] if isinstance(values, torch.Tensor) else list(values)
+    if all(bool(torch.isfinite(v.sum())) for v in parts):   # a finite sum has no NaN or infinite term (the common case)
         return
-    bad = (~torch.isfinite(values.reshape(values.shape[0], -1))).any(-1)
+    bad = torch.stack([(~torch.isfinite(v.reshape(v.shape[0], -1))).any(-1) for v in parts]).any(0)
     if bool(bad.any()):
         runs = bad.nonzero().flatten().tolist()
         raise TrainingDiverged(what, step, runs, [state.runs[i].train.lr for i in runs])
@@ -397,8 +399,7 @@ def train(runs: Union[Run, Sequence[Run]], *, log_every: int = 10, log_steps: Op
         batch = population or state.draw(state.train_streams, state.images, state.view_streams)
         loss, dA, dB = loss_and_grads(A, B, state, batch, method)
         check_finite("the training loss", loss, t, state)
-        if not (bool(torch.isfinite(dA.sum())) and bool(torch.isfinite(dB.sum()))):
-            check_finite("a gradient", torch.cat([dA.reshape(len(A), -1), dB.reshape(len(A), -1)], 1), t, state)
+        check_finite("a gradient", (dA, dB), t, state)
         optimizer.step(A, B, dA, dB, t)
         if t in logged:
             evaluation.log(t, A, B)
