@@ -1,14 +1,14 @@
 """How long Phase I lasts, and how that length grows with the number of patches ``P`` (book chapter 4).
 
-Chapter 3's rates at ``Q = 0`` give, for a masked local query, a decoupling rate ``v_0`` of its global FP
-correlation and a growth rate ``u_0`` of its own one, with ``r = v_0 / u_0 ∝ P^Δ``. A one-line model of Phase I
+Chapter 3's rates at ``Q = 0`` give, for a masked local query, a decoupling rate ``r_dec,0`` of its global FP
+correlation and a growth rate ``r_grow,0`` of its own one, with ``ρ = r_dec,0 / r_grow,0 ∝ P^Δ``. A one-line model of Phase I
 predicts its length: while the global FP correlation ``a`` falls, the query's attention mass on the global area
 falls as ``e^{z a}``, and the decoupling rate, quadratic in that mass, as ``e^{2 z a}``; Phase I ends when it
-has fallen to the growth rate, ``v_0 e^{2 z a} = u_0``. Integrating ``da/dt = −v_0 e^{2 z a}`` from ``a = 0``,
+has fallen to the growth rate, ``r_dec,0 e^{2 z a} = r_grow,0``. Integrating ``da/dt = −r_dec,0 e^{2 z a}`` from ``a = 0``,
 
-    ``T_I ≈ (r − 1) / (2 z̄ v_0)``   steps, i.e.   ``v_0 T_I ≈ (r − 1) / (2 z̄)``:
+    ``T_I ≈ (r − 1) / (2 z̄ r_dec,0)``   steps, i.e.   ``r_dec,0 T_I ≈ (r − 1) / (2 z̄)``:
 
-measured on the clock of the decoupling itself (``1 / v_0`` steps), Phase I lasts ``∝ r − 1 ≈ P^Δ`` for large
+measured on the clock of the decoupling itself (``1 / r_dec,0`` steps), Phase I lasts ``∝ r − 1 ≈ P^Δ`` for large
 ``P``, and it does not exist when ``r < 1`` (``Δ < 0``). ``z̄`` is an effective feature scale, not predicted: the
 book fits the one constant and tests the ``P`` dependence.
 
@@ -43,7 +43,7 @@ class PhaseLength:
     """Phase I of one MAE run (module docstring).
 
     ``patches``, ``global_size``, ``local_size``, ``delta`` (of the integer sizes), ``seed``, ``lr``;
-    ``ratio``: chapter 3's exact ``r = v_0/u_0``; ``decouple``, ``grow``: the exact initial rates in logits
+    ``ratio``: chapter 3's exact ``ρ = r_dec,0/r_grow,0``; ``decouple``, ``grow``: the exact initial rates in logits
     per step (chapter 3's rates of one query times ``η / (K P)``, :func:`step_size_for`). ``boundary``: the phase boundary (first step of
     Phase II; 0 when there is no Phase I; ``None`` when Phase I had not ended after ``steps`` steps).
     ``steps``: steps trained. ``first_ratio``: the measured ratio of the first step's rates.
@@ -64,7 +64,7 @@ class PhaseLength:
 
     @property
     def decoupling_time(self) -> Optional[float]:
-        """``v_0 T_I``: Phase I's length on the clock of the initial decoupling (``None`` if it never ended)."""
+        """``r_dec,0 T_I``: Phase I's length on the clock of the initial decoupling (``None`` if it never ended)."""
         return None if self.boundary is None else self.decouple * self.boundary
 
     def to_dict(self) -> dict:
@@ -86,7 +86,7 @@ def geometric_grid(last: int, ratio: float = 1.05) -> list[int]:
 
 def step_size_for(data: DataConfig, mask_prob: float = 0.5, per_step: float = 0.02) -> float:
     """The step size ``η`` at which the faster of the two initial rates (chapter 3) moves the mean FP
-    correlation by ``per_step`` logits per step: ``η = per_step · K P / max(v_0, u_0)``, with chapter 3's rates
+    correlation by ``per_step`` logits per step: ``η = per_step · K P / max(r_dec,0, r_grow,0)``, with chapter 3's rates
     of one query per unit step size (the MAE loss averages over the masked queries, and ``A[p, k, ·]`` only
     receives the gradient of the images of cluster ``k``, hence the factor ``K P``)."""
     if not per_step > 0:
@@ -156,10 +156,10 @@ def _confirmed(steps: list[int], boundary: int, patience: int) -> bool:
 class LengthLaw:
     """The ``P`` dependence of Phase I over runs of one pair ``(κ_s, κ_c)`` with ``Δ > 0`` (module docstring).
 
-    ``patches``: the distinct ``P``; ``median_time``: median over seeds of ``v_0 T_I`` at each ``P``;
+    ``patches``: the distinct ``P``; ``median_time``: median over seeds of ``r_dec,0 T_I`` at each ``P``;
     ``excess``: ``r − 1`` at each ``P`` (chapter 3, exact); ``measured_slope`` and ``predicted_slope``: the
     least-squares log-log slopes of the two against ``P``; ``constant``: ``1 / (2 z̄)``, the geometric mean of
-    ``v_0 T_I / (r − 1)`` over all runs; ``spread``: the largest factor between one run's ``v_0 T_I`` and
+    ``r_dec,0 T_I / (r − 1)`` over all runs; ``spread``: the largest factor between one run's ``r_dec,0 T_I`` and
     ``constant · (r − 1)``.
     """
 
@@ -172,7 +172,7 @@ class LengthLaw:
     spread: float
 
     def predicted(self, excess: float) -> float:
-        """The model's ``v_0 T_I`` for a ratio ``r = 1 + excess``."""
+        """The model's ``r_dec,0 T_I`` for a ratio ``r = 1 + excess``."""
         return self.constant * excess
 
 

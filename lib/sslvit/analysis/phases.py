@@ -4,10 +4,10 @@
 correlation (``fp_own``, pushed up) and its global FP correlation (``fp_global``, pushed down: the global
 feature is *decoupled* from the query). Between two logged steps ``s_i < s_{i+1}`` define the per-step
 
-* **growth rate**     ``u_i = (fp_own[i+1] − fp_own[i]) / (s_{i+1} − s_i)``,
-* **decoupling rate** ``v_i = −(fp_global[i+1] − fp_global[i]) / (s_{i+1} − s_i)``.
+* **growth rate**     ``r_grow,i = (fp_own[i+1] − fp_own[i]) / (s_{i+1} − s_i)``,
+* **decoupling rate** ``r_dec,i = −(fp_global[i+1] − fp_global[i]) / (s_{i+1} − s_i)``.
 
-An interval is **global-led** when ``v_i > u_i`` (the global FP correlation falls faster than the own FP
+An interval is **global-led** when ``r_dec,i > r_grow,i`` (the global FP correlation falls faster than the own FP
 correlation grows) and **own-led** otherwise. Following claim C5 ( "Phase I, global FP of local queries
 falls first, faster than own FP grows, then Phase II, own FP overtakes"):
 

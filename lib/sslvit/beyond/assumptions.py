@@ -2,7 +2,7 @@
 
 Three perturbations of the data model of chapter 1, each with a level (0 = the paper's data model):
 
-* ``overlap`` ``ρ`` and ``noise`` ``σ`` (:mod:`sslvit.beyond.fullq`, trained by autograd on the full ``Q``),
+* ``overlap`` ``ω`` and ``noise`` ``σ`` (:mod:`sslvit.beyond.fullq`, trained by autograd on the full ``Q``),
 * scale laws ``sign``, ``lognormal``, ``pareto`` (:class:`~sslvit.core.data.DataConfig` ``scale_law``; the reduced
   engine is exact for any scales, so these run in :func:`sslvit.train`).
 
@@ -154,7 +154,7 @@ def feature_sweep(data: DataConfig, train_cfg: TrainConfig, overlaps: Sequence[f
                   seeds: Sequence[int], *, dtype: torch.dtype = torch.float64) -> dict[str, PerturbationSweep]:
     """Overlap and noise sweeps in one :func:`~sslvit.beyond.fullq.train_fullq` call.
 
-    Level 0 (``ρ = 0, σ = 0``) is trained once per seed and shared by both results. ``overlaps`` and
+    Level 0 (``ω = 0, σ = 0``) is trained once per seed and shared by both results. ``overlaps`` and
     ``noises`` must start with 0. Returns ``{"overlap": ..., "noise": ...}``.
     """
     overlaps, noises, seeds = [float(x) for x in overlaps], [float(x) for x in noises], list(seeds)
@@ -172,7 +172,7 @@ def feature_sweep(data: DataConfig, train_cfg: TrainConfig, overlaps: Sequence[f
     rows = lambda first, n: [list(range(0, S))] + [list(range((first + i) * S, (first + i + 1) * S)) for i in range(n)]  # noqa: E731
     return {
         "overlap": _result("overlap", train_cfg.objective.name, overlaps, seeds, initial, final, diverged,
-                           rows(1, len(overlaps) - 1), [f"ρ={x:g}" for x in overlaps]),
+                           rows(1, len(overlaps) - 1), [f"ω={x:g}" for x in overlaps]),
         "noise": _result("noise", train_cfg.objective.name, noises, seeds, initial, final, diverged,
                          rows(len(overlaps), len(noises) - 1), [f"σ={x:g}" for x in noises]),
     }

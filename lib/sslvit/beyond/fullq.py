@@ -4,15 +4,15 @@ Beyond the paper: the reduction of the one-layer ViT to its attention correlatio
 (:mod:`sslvit.core.engine`) needs features and position embeddings to be one orthonormal set and patches to be
 exactly ``z v``. This module drops both assumptions and trains the query rows of ``Q`` directly.
 
-**Token space.** Dimension ``D = P + K N + 1``. Position ``p`` is basis vector ``p`` (as in
-:mod:`sslvit.core.data`); the last basis vector ``s`` is a direction shared by all features.
+**Token space.** Dimension ``d = P + K N + 1`` (``D`` in the code). Position ``p`` is basis vector ``p`` (as in
+:mod:`sslvit.core.data`); the last basis vector ``v_⋆`` is a direction shared by all features.
 
-**Features with overlap ρ** (:func:`feature_vectors`): ``v_{k,j} = √(1−ρ) u_{k,j} + √ρ s`` with
-``u_{k,j}`` the basis vector ``P + k N + j`` of :mod:`sslvit.core.data`. Every feature has unit norm, every pair of
-distinct features (same or different cluster) has inner product exactly ``ρ``, features stay orthogonal to
-the position embeddings, and ``ρ = 0`` gives back the orthonormal features of chapter 1.
+**Features with overlap ω** (:func:`feature_vectors`): ``v_{k,j} = √(1−ω) v°_{k,j} + √ω v_⋆`` with
+``v°_{k,j}`` the basis vector ``P + k N + j`` of :mod:`sslvit.core.data`. Every feature has unit norm, every pair of
+distinct features (same or different cluster) has inner product exactly ``ω``, features stay orthogonal to
+the position embeddings, and ``ω = 0`` gives back the orthonormal features of chapter 1.
 
-**Patch noise σ** (:func:`patch_content`): ``x_q = z_{j(q)} v_{k,j(q)} + σ ξ_q`` with ``ξ_q ~ N(0, I_D / D)``
+**Patch noise σ** (:func:`patch_content`): ``x_q = z_{j(q)} v_{k,j(q)} + σ ξ_q`` with ``ξ_q ~ N(0, I_d / d)``
 (so ``E‖ξ_q‖² = 1``: ``σ`` is the noise norm relative to a unit-scale feature), drawn independently per
 patch and per image, in all ``D`` directions (position directions included). The noise is part of the
 image: both CL views share it, the MAE target ``x_p`` contains it, masked patches are still ``0``.
@@ -23,7 +23,7 @@ gradient; they are stored as ``W`` ``(R, P, D)`` (the other rows stay at their i
 
 **Training** (:func:`train_fullq`): plain gradient descent from ``Q = 0`` with the objectives of chapters 4 and 5
 written on the dense outputs, gradients by autograd. It reuses :func:`sslvit.train`'s layouts and random
-streams (layout, batches, evaluation batch), so at ``ρ = 0, σ = 0`` it follows the reduced engine's
+streams (layout, batches, evaluation batch), so at ``ω = 0, σ = 0`` it follows the reduced engine's
 trajectory exactly (the tests check ``≤ 1e-10`` in float64). The noise has its own streams
 (3: training, 4: evaluation), so runs that differ only in ``σ`` see the same images, masks and noise draws.
 """
@@ -62,7 +62,7 @@ NOISE_EVAL_STREAM = 4
 
 @dataclass(frozen=True)
 class Perturbation:
-    """How the features break the assumptions of chapter 1. overlap: ``ρ ∈ [0, 1)``, pairwise inner product of the
+    """How the features break the assumptions of chapter 1. overlap: ``ω ∈ [0, 1)``, pairwise inner product of the
     features. noise: ``σ ≥ 0``, norm of the additive Gaussian noise on every patch (module docstring)."""
 
     overlap: float = 0.0
@@ -74,7 +74,7 @@ class Perturbation:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise not_allowed(name, value, "a finite number")
         if not 0.0 <= self.overlap < 1.0:
-            raise not_allowed("overlap", self.overlap, "a pairwise feature overlap rho in [0, 1)")
+            raise not_allowed("overlap", self.overlap, "a pairwise feature overlap omega in [0, 1)")
         if self.noise < 0.0:
             raise not_allowed("noise", self.noise, "a noise level sigma >= 0")
 
@@ -86,19 +86,19 @@ def token_dim(cfg: DataConfig) -> int:
 
 def feature_vectors(cfg: DataConfig, overlap: Union[float, torch.Tensor], dtype: torch.dtype = torch.float64
                     ) -> torch.Tensor:
-    """Features ``v_{k,j} = √(1−ρ) u_{k,j} + √ρ s``.
+    """Features ``v_{k,j} = √(1−ω) v°_{k,j} + √ω v_⋆``.
 
     ``overlap``: a float (returns ``(K, N, D)``) or a ``(R,)`` tensor of overlaps (returns ``(R, K, N, D)``).
     """
-    rho = torch.as_tensor(overlap, dtype=torch.float64)
-    if bool(((rho < 0) | (rho >= 1)).any()):
+    omega = torch.as_tensor(overlap, dtype=torch.float64)
+    if bool(((omega < 0) | (omega >= 1)).any()):
         raise not_allowed("overlap", overlap, "values in [0, 1)")
     P, K, N, D = cfg.patches, cfg.clusters, cfg.n_areas, token_dim(cfg)
     U = torch.zeros(K, N, D, dtype=torch.float64)
     U.view(K * N, D)[torch.arange(K * N), P + torch.arange(K * N)] = 1.0
     S = torch.zeros(D, dtype=torch.float64)
     S[-1] = 1.0
-    r = rho.reshape(rho.shape + (1, 1, 1))
+    r = omega.reshape(omega.shape + (1, 1, 1))
     return (torch.sqrt(1.0 - r) * U + torch.sqrt(r) * S).to(dtype)
 
 
@@ -269,7 +269,7 @@ def train_fullq(
 
     ``runs``: as for :func:`sslvit.train` (same shared fields), plus all runs must have the same number of
     areas ``N``; only plain gradient descent with fresh batches. ``perturbations``: one per run, or one for all
-    (default: none, i.e. ``ρ = 0, σ = 0``). Metrics (chapter 6, on the first view of a fixed evaluation batch)
+    (default: none, i.e. ``ω = 0, σ = 0``). Metrics (chapter 6, on the first view of a fixed evaluation batch)
     are logged at step 0, every ``log_every`` steps and at the last step. Raises
     :class:`~sslvit.core.training.TrainingDiverged` if a loss or a gradient stops being finite.
     """

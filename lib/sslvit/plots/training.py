@@ -303,9 +303,9 @@ def attention_before_after(maps: Sequence[tuple[str, object, object]], image: in
 
 
 def phase_length_figure(rows: Sequence[Mapping], law: "object", delta: float) -> plt.Figure:
-    """Phase I against the number of patches (chapter 4). Left: chapter 3's exact ratio ``ρ = v_0/u_0`` (lines)
+    """Phase I against the number of patches (chapter 4). Left: chapter 3's exact ratio ``ρ = r_dec,0/r_grow,0`` (lines)
     and the measured first-step ratio of every run (dots) against ``P``, one colour per sign of Δ, with ``ρ = 1``
-    (Phase I exists above it). Right: Phase I's length on the decoupling clock, ``v_0 T_I``, of every run with
+    (Phase I exists above it). Right: Phase I's length on the decoupling clock, ``r_dec,0 T_I``, of every run with
     ``Δ > 0`` (dots) and its median (line), against the model ``constant · (ρ − 1)`` of
     :class:`~sslvit.analysis.phase_length.LengthLaw` ``law`` and a ``P^Δ`` line through the first median.
     ``rows``: dicts of :meth:`~sslvit.analysis.phase_length.PhaseLength.to_dict`."""
@@ -334,7 +334,7 @@ def phase_length_figure(rows: Sequence[Mapping], law: "object", delta: float) ->
     ax_t.loglog(law.patches, [law.median_time[0] * (p / law.patches[0]) ** delta for p in law.patches], ":",
                 color="0.5", label=f"$\\propto P^{{{delta:.2f}}}$")
     ax_t.set_xlabel("patches $P$")
-    ax_t.set_ylabel("$v_0 T_I$ (Phase I on the decoupling clock)")
+    ax_t.set_ylabel("$r_{\\mathrm{dec},0}\\, T_I$ (Phase I on the decoupling clock)")
     ax_t.set_title(f"Length of Phase I, $\\Delta \\approx {delta:+.2f}$")
     ax_t.legend(fontsize=7)
     for ax in (ax_r, ax_t):

@@ -1,0 +1,66 @@
+"""The playground's model (sslvit.analysis.playground) and its figures (sslvit.plots.playground)."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from sslvit.analysis.playground import GLOBAL_SIZES, MAX_STEPS, Setting, retrain, spread_queries  # noqa: E402
+from sslvit.plots.playground import gallery_figure, outcome_figure, story_figure  # noqa: E402
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(objective="dino"), "objective"), (dict(global_size=10), "global_size"), (dict(mask_prob=1.0), "mask_prob"),
+    (dict(mask_prob=0.0), "mask_prob"), (dict(steps=MAX_STEPS + 1), "steps"), (dict(steps=-1), "steps"),
+    (dict(seed=-1), "seed")])
+def test_setting_rejects_bad_controls_by_name(bad, message):
+    with pytest.raises(ValueError, match=message):
+        Setting(**bad)
+
+
+def test_setting_defaults_and_gap():
+    assert (Setting().mask_prob, Setting().steps) == (0.5, 150)
+    assert (Setting("cl").mask_prob, Setting("cl").steps) == (0.3, 100)
+    for c in GLOBAL_SIZES:       # Δ = (log2 C_s − 4) / 3 on the 8 x 8 grid with 2 x 2 local blocks
+        assert Setting(global_size=c).delta == pytest.approx((torch.log2(torch.tensor(float(c))).item() - 4) / 3)
+
+
+def test_zero_steps_is_uniform_attention():
+    o = retrain(Setting(steps=0))
+    assert torch.allclose(o.attn, torch.full_like(o.attn, 1 / 64), atol=1e-15)
+    assert o.metrics["nmi"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_retrain_is_deterministic_and_separates_the_objectives():
+    a, b = retrain(Setting("mae", 32)), retrain(Setting("mae", 32))
+    assert torch.equal(a.attn, b.attn) and a.metrics == b.metrics
+    cl = retrain(Setting("cl", 32), view_mask_prob=0.5)
+    mae = retrain(Setting("mae", 32), view_mask_prob=0.5)
+    assert mae.metrics["own_area_attention"] > 0.8 and cl.metrics["global_area_attention"] > 0.95
+    assert torch.equal(mae.key_area, cl.key_area) and torch.equal(mae.visible, cl.visible)
+    rows = cl.attn[cl.queries]
+    assert torch.equal(rows, rows[0].expand_as(rows))            # CL: every query the same attention row
+
+
+def test_spread_queries_are_local_with_a_visible_area_mate():
+    area = torch.tensor([0, 0, 1, 1, 0, 0, 1, 1, 2, 2, 3, 3, 2, 2, 3, 3])
+    visible = torch.tensor([1, 1, 1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 0], dtype=torch.bool)
+    qs = spread_queries(area, visible, width=4)
+    assert len(qs) == 3 and all(area[q] > 0 for q in qs)
+    assert not visible[qs[1]] and visible[qs[0]] and visible[qs[2]]
+    with pytest.raises(ValueError, match="width"):
+        spread_queries(area, visible, width=5)
+
+
+def test_figures_draw_and_refuse_mismatched_images():
+    mae = retrain(Setting("mae", 16, steps=20), view_mask_prob=0.5)
+    cl = retrain(Setting("cl", 16, steps=20), view_mask_prob=0.5)
+    for fig in (story_figure(mae, cl), outcome_figure(mae), gallery_figure([[mae, cl]], ["row"], ["a", "b"])):
+        assert fig.axes
+        plt.close(fig)
+    other = retrain(Setting("cl", 32, steps=20), view_mask_prob=0.5)
+    with pytest.raises(ValueError, match="same image"):
+        story_figure(mae, other)
+    with pytest.raises(ValueError, match="grid"):
+        gallery_figure([[mae], [cl, cl]], ["a", "b"], ["c"])
