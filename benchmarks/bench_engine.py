@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import resource
@@ -49,6 +48,7 @@ import torch
 
 import sslvit
 from sslvit import DataConfig, OneLayerViT, Run, TrainConfig, dense_patches, make_layout
+from sslvit.analysis.theory import log_log_fit
 from sslvit.core.data import draw_images, draw_mask
 from sslvit.core.objectives import mae_loss_dense
 from sslvit.core.runs import STREAMS, random_stream  # the runs' random streams: the reference sees the same batches
@@ -242,10 +242,7 @@ def scaling(threads: int | None) -> dict:
         print(f"    P = {r['patches']:5d} (C_s = {r['global_size']:4d}, C_c = {r['local_size']:2d}, N = {r['areas']:4d}): "
               f"{r['ms_per_step']:9.1f} ms per step, {r['seconds_per_evaluation']:6.2f} s per evaluation, "
               f"peak memory {r['peak_memory_gb']:.2f} GB")
-    logp = [math.log(r["patches"]) for r in rows[1:]]
-    logt = [math.log(r["ms_per_step"]) for r in rows[1:]]
-    mp, mt = sum(logp) / len(logp), sum(logt) / len(logt)
-    slope = sum((a - mp) * (b - mt) for a, b in zip(logp, logt)) / sum((a - mp) ** 2 for a in logp)
+    slope, _ = log_log_fit([r["patches"] for r in rows[1:]], [r["ms_per_step"] for r in rows[1:]])
     peak = rows[-1]["peak_memory_gb"]
     print(f"    time per step ∝ P^{slope:.2f} (least squares over P = {', '.join(str(r['patches']) for r in rows[1:])})")
     print(f"    peak memory at P = {rows[-1]['patches']}: {peak:.2f} GB "

@@ -28,7 +28,7 @@ from typing import Optional, Union
 import torch
 
 from sslvit.analysis.phases import locate_phases
-from sslvit.analysis.theory import init_rates
+from sslvit.analysis.theory import init_rates, log_log_fit
 from sslvit.core.data import DataConfig
 from sslvit.core.metrics import fp_correlations
 from sslvit.core.runs import RunBatch
@@ -177,12 +177,8 @@ class LengthLaw:
 
 
 def log_slope(x: list[float], y: list[float]) -> float:
-    """Least-squares slope of ``log y`` against ``log x`` (at least two distinct positive ``x``, ``y > 0``)."""
-    if len(x) != len(y) or len(set(x)) < 2 or min(x) <= 0 or min(y) <= 0:
-        raise ValueError(f"need at least two distinct positive x and positive y of the same length, got x={x}, y={y}")
-    lx, ly = [math.log(v) for v in x], [math.log(v) for v in y]
-    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
-    return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / sum((a - mx) ** 2 for a in lx)
+    """Least-squares slope of ``log y`` against ``log x`` (:func:`sslvit.analysis.theory.log_log_fit`)."""
+    return log_log_fit(x, y)[0]
 
 
 def length_law(rows: list[dict]) -> LengthLaw:

@@ -32,7 +32,7 @@ import torch
 from sslvit.core.data import DataConfig, Layout, Sample, check_mask_prob, information_gap, sizes_from_kappa
 
 __all__ = ["Rates", "RatioFit", "FirstStep", "uniform_moment", "binomial_moments", "init_rates", "init_rates_mc",
-           "query_gradients", "query_fp_gradient", "rate_slope", "fit_ratio", "slope_deviation_map",
+           "query_gradients", "query_fp_gradient", "log_log_fit", "rate_slope", "fit_ratio", "slope_deviation_map",
            "ratio_expansion", "tilings", "closed_form_fp_gradients", "mae_fp_gradient", "first_step_mc"]
 
 
@@ -264,6 +264,22 @@ class RatioFit:
         return [math.exp(self.intercept + self.slope * math.log(p)) for p in patches]
 
 
+def log_log_fit(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
+    """Least-squares line through ``(log x, log y)``: ``(slope, intercept)``, so that ``y ≈ e^intercept · x^slope``.
+
+    The one fit behind every power law of the book: chapter 3's ``P^Δ`` law of the rate ratio, chapter 4's
+    length of Phase I against ``P``, chapter 7's step time against ``P``. Needs at least two distinct positive
+    ``x`` and positive ``y`` of the same length (``ValueError`` otherwise).
+    """
+    x, y = [float(v) for v in x], [float(v) for v in y]
+    if len(x) != len(y) or len(set(x)) < 2 or min(x) <= 0 or min(y) <= 0:
+        raise ValueError(f"need at least two distinct positive x and positive y of the same length, got x={x}, y={y}")
+    lx, ly = [math.log(v) for v in x], [math.log(v) for v in y]
+    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
+    slope = sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / sum((a - mx) ** 2 for a in lx)
+    return slope, my - slope * mx
+
+
 def fit_ratio(patch_counts: Sequence[int], kappa_s: float, kappa_c: float, mask_prob: float = 0.5,
               low: float = 0.5, high: float = 1.5) -> RatioFit:
     """Exact rates at every ``P`` of ``patch_counts`` (sizes closest to ``P^κ``) and the log-log slope of
@@ -275,11 +291,7 @@ def fit_ratio(patch_counts: Sequence[int], kappa_s: float, kappa_c: float, mask_
     if any(r.ratio <= 0 for r in rates):
         bad = [r.patches for r in rates if r.ratio <= 0]
         raise ValueError(f"the ratio is not positive at P={bad}: the rates do not have the expected signs there")
-    x = torch.tensor([math.log(r.patches) for r in rates], dtype=torch.float64)
-    y = torch.tensor([math.log(r.ratio) for r in rates], dtype=torch.float64)
-    xc = x - x.mean()
-    slope = float((xc * (y - y.mean())).sum() / (xc * xc).sum())
-    intercept = float(y.mean() - slope * x.mean())
+    slope, intercept = log_log_fit([r.patches for r in rates], [r.ratio for r in rates])
     return RatioFit(kappa_s, kappa_c, tuple(rates), slope, intercept)
 
 
