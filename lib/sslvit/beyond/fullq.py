@@ -39,11 +39,13 @@ import torch
 from sslvit.core.data import DataConfig, Layout
 from sslvit.core.engine import area_masses, key_areas
 from sslvit.core.metrics import area_attention, attention_distance, fp_correlations, nmi
-from sslvit.core.objectives import CL, MAE, cl_loss_dense, mae_loss_dense, negatives_mask, oracle_attention
+from sslvit.core.objectives import CL, MAE, negatives_mask, oracle_attention
 from sslvit.core.perf import keep_large_allocations
 from sslvit.core.runs import STREAMS, ImageBatch, RunBatch, random_stream
 from sslvit.core.training import History, Run, check_finite, logged_steps
 from sslvit.core.validation import not_allowed
+from sslvit.beyond.variants import (Variant, cl_loss_variant, cls_output, fixed_fraction_mask, mae_loss_variant,
+                                     variant_forward)
 
 __all__ = [
     "Perturbation",
@@ -53,10 +55,15 @@ __all__ = [
     "patch_content",
     "fullq_forward",
     "train_fullq",
+    "MASK_TRAIN_STREAM",
+    "MASK_EVAL_STREAM",
+    "VARIANT_INIT_STREAM",
 ]
 
 NOISE_TRAIN_STREAM = 3
 NOISE_EVAL_STREAM = 4
+#: streams of a variant's fixed-fraction masks (training, evaluation) and of its random start
+MASK_TRAIN_STREAM, MASK_EVAL_STREAM, VARIANT_INIT_STREAM = 5, 6, 7
 
 
 
@@ -155,6 +162,7 @@ class FullQTrajectory:
     B: torch.Tensor
     layouts: tuple[Layout, ...]
     seconds: float
+    variant: Variant = Variant()
 
     @property
     def final(self) -> dict[str, torch.Tensor]:
@@ -166,35 +174,44 @@ def _correlations(W: torch.Tensor, V: torch.Tensor) -> tuple[torch.Tensor, torch
     return torch.einsum("rpd,rknd->rpkn", W, V), W[:, :, :P]
 
 
-def _evaluate(W: torch.Tensor, V: torch.Tensor, state: RunBatch, batch: ImageBatch, X: torch.Tensor,
-              allowed: torch.Tensor, tau: float) -> dict[str, torch.Tensor]:
-    """The metrics of chapter 6 on the evaluation batch (attention metrics on the first view), and the loss."""
+def _evaluate(Q: torch.Tensor, u: torch.Tensor, V: torch.Tensor, state: RunBatch, batch: ImageBatch,
+              X: torch.Tensor, allowed: torch.Tensor, tau: float, variant: Variant) -> dict[str, torch.Tensor]:
+    """The metrics of chapter 6 on the evaluation batch (attention metrics on the first view), and the loss;
+    with a ``[CLS]``-like query also the share of its attention on the visible global area."""
     with torch.no_grad():
         ka = key_areas(state.area, batch.cluster)
-        F1, attn = fullq_forward(W, X, batch.views[0])
+        F1, attn = variant_forward(Q, X, batch.views[0], variant)
         own, glob = area_attention(area_masses(attn, ka, batch.views[0], state.N), ka)
-        A, _ = _correlations(W, V)
+        A, _ = _correlations(Q[:, :state.P], V)
         fp_own, fp_glob = fp_correlations(A, state.area)
         out = {"own_area_attention": own, "global_area_attention": glob, "fp_own": fp_own,
                "fp_global": fp_glob, "nmi": nmi(attn)}
         if state.coords is not None:
-            out["attention_distance"] = attention_distance(attn, state.coords.to(W.device))
-        out.update(_losses(W, X, batch, allowed, tau, F1))
+            out["attention_distance"] = attention_distance(attn, state.coords.to(Q.device))
+        out.update(_losses(Q, u, X, batch, allowed, tau, variant, F1))
+        if variant.representation == "cls":
+            _, a_cls = cls_output(u, X, batch.views[0], variant)
+            out["cls_global_attention"] = (a_cls * ((ka == 0) & batch.views[0]).to(a_cls.dtype)).sum(-1).mean(-1)
         if isinstance(state.runs[0].train.objective, MAE):
-            Xt = X * batch.views[0][..., None].to(W.dtype)
-            oracle = oracle_attention(ka, batch.views[0]).to(W.dtype)
-            out["oracle_loss"] = mae_loss_dense(oracle @ Xt, X, batch.views[0])
+            Xt = X * batch.views[0][..., None].to(Q.dtype)
+            oracle = oracle_attention(ka, batch.views[0]).to(Q.dtype)
+            out["oracle_loss"] = mae_loss_variant(oracle @ Xt, X, batch.views[0], variant)
     return {k: v.detach().to("cpu", torch.float64) for k, v in out.items()}
 
 
-def _losses(W: torch.Tensor, X: torch.Tensor, batch: ImageBatch, allowed: torch.Tensor, tau: float,
-            F1: Optional[torch.Tensor] = None) -> dict[str, torch.Tensor]:
-    """``{"loss": (R,)}``: the MAE loss of the first view, or the InfoNCE of the two views (chapter 2, 5)."""
-    F1 = fullq_forward(W, X, batch.views[0])[0] if F1 is None else F1
+def _losses(Q: torch.Tensor, u: torch.Tensor, X: torch.Tensor, batch: ImageBatch, allowed: torch.Tensor,
+            tau: float, variant: Variant, F1: Optional[torch.Tensor] = None) -> dict[str, torch.Tensor]:
+    """``{"loss": (R,)}``: the MAE loss of the first view, or the InfoNCE of the two views (chapters 2, 5), under
+    ``variant``."""
     if len(batch.views) == 1:
-        return {"loss": mae_loss_dense(F1, X, batch.views[0])}
-    F2, _ = fullq_forward(W, X, batch.views[1])
-    return {"loss": cl_loss_dense(F1, F2, allowed, tau)}
+        F1 = variant_forward(Q, X, batch.views[0], variant)[0] if F1 is None else F1
+        return {"loss": mae_loss_variant(F1, X, batch.views[0], variant)}
+    if variant.representation == "cls":
+        f1, f2 = (cls_output(u, X, v, variant)[0] for v in batch.views)
+    else:
+        F1 = variant_forward(Q, X, batch.views[0], variant)[0] if F1 is None else F1
+        f1, f2 = F1.mean(-2), variant_forward(Q, X, batch.views[1], variant)[0].mean(-2)
+    return {"loss": cl_loss_variant(f1, f2, allowed, tau, variant)}
 
 
 def _noise(gens: Sequence[torch.Generator], shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
@@ -218,8 +235,11 @@ def _check_fullq_runs(state: RunBatch) -> None:
 class _FullQData:
     """Features, noise levels and the fixed evaluation images (with their noise) of the runs of one call."""
 
-    def __init__(self, state: RunBatch, perturbations: Sequence[Perturbation], eval_batch: Optional[int]) -> None:
+    def __init__(self, state: RunBatch, perturbations: Sequence[Perturbation], eval_batch: Optional[int],
+                 variant: Variant) -> None:
         train0, dtype = state.runs[0].train, state.dtype
+        self.variant = variant
+        self.mask_streams = [random_stream(r.train.seed, MASK_TRAIN_STREAM) for r in state.runs]
         size = eval_batch if eval_batch is not None else train0.batch_size
         if isinstance(size, bool) or not isinstance(size, int) or size < train0.objective.min_images:
             raise not_allowed("eval_batch", eval_batch, "a positive integer (at least 2 for CL)")
@@ -229,7 +249,8 @@ class _FullQData:
         self.D = token_dim(state.runs[0].data)
         self.V = feature_vectors(state.runs[0].data, torch.tensor([p.overlap for p in perturbations]), dtype)
         self.sigma = torch.tensor([p.noise for p in perturbations], dtype=dtype)
-        self.eval = state.draw([random_stream(r.train.seed, STREAMS["eval"]) for r in state.runs], size)
+        self.eval = self.masked(state, state.draw([random_stream(r.train.seed, STREAMS["eval"]) for r in state.runs],
+                                                  size), [random_stream(r.train.seed, MASK_EVAL_STREAM) for r in state.runs])
         xi = _noise([random_stream(r.train.seed, NOISE_EVAL_STREAM) for r in state.runs], (size, state.P, self.D), dtype)
         self.eval_X = self.content(state, self.eval, xi)
         self.noise_streams = [random_stream(r.train.seed, NOISE_TRAIN_STREAM) for r in state.runs]
@@ -237,8 +258,17 @@ class _FullQData:
     def content(self, state: RunBatch, batch: ImageBatch, xi: torch.Tensor) -> torch.Tensor:
         return patch_content(self.V, state.area, batch.cluster, batch.scale, self.sigma, xi)
 
+    def masked(self, state: RunBatch, batch: ImageBatch, streams: Sequence[torch.Generator]) -> ImageBatch:
+        """``batch`` with its views redrawn with exactly ``round(γ P)`` masked patches (``masking="fixed"``)."""
+        if self.variant.masking != "fixed":
+            return batch
+        images = batch.cluster.shape[1]
+        views = tuple(torch.stack([fixed_fraction_mask(state.P, images, float(run.train.mask_prob), g)
+                                   for run, g in zip(state.runs, streams)]) for _ in batch.views)
+        return ImageBatch(batch.cluster, batch.scale, views)
+
     def train_batch(self, state: RunBatch) -> tuple[ImageBatch, torch.Tensor]:
-        batch = state.draw(state.train_streams, state.images)
+        batch = self.masked(state, state.draw(state.train_streams, state.images), self.mask_streams)
         xi = _noise(self.noise_streams, (state.images, state.P, self.D), state.dtype)
         return batch, self.content(state, batch, xi)
 
@@ -257,11 +287,27 @@ def _as_perturbations(perturbations, n: int) -> list[Perturbation]:
     return perturbations
 
 
+def _initial_query(state: RunBatch, D: int, variant: Variant) -> tuple[torch.Tensor, torch.Tensor]:
+    """``Q`` ``(R, D, D)`` and the ``[CLS]``-like query ``u`` ``(R, D)``, zero or ``init_std · N(0, 1)`` from each
+    run's :data:`VARIANT_INIT_STREAM`; both require grad (only the position rows of ``Q`` move for position
+    queries)."""
+    R, dtype = len(state.runs), state.dtype
+    Q, u = torch.zeros(R, D, D, dtype=dtype), torch.zeros(R, D, dtype=dtype)
+    if variant.init_std > 0:
+        for r, run in enumerate(state.runs):
+            g = random_stream(run.train.seed, VARIANT_INIT_STREAM)
+            Q[r] = variant.init_std * torch.randn(D, D, generator=g, dtype=dtype)
+            u[r] = variant.init_std * torch.randn(D, generator=g, dtype=dtype)
+    return Q.requires_grad_(True), u.requires_grad_(True)
+
+
 def train_fullq(
     runs: Union[Run, Sequence[Run]],
     perturbations: Union[Perturbation, Sequence[Perturbation], None] = None,
     *,
+    variant: Optional[Variant] = None,
     log_every: int = 10,
+    log_steps: Optional[Sequence[int]] = None,
     eval_batch: Optional[int] = None,
     dtype: torch.dtype = torch.float64,
 ) -> FullQTrajectory:
@@ -269,34 +315,44 @@ def train_fullq(
 
     ``runs``: as for :func:`sslvit.train` (same shared fields), plus all runs must have the same number of
     areas ``N``; only plain gradient descent with fresh batches. ``perturbations``: one per run, or one for all
-    (default: none, i.e. ``ω = 0, σ = 0``). Metrics (chapter 6, on the first view of a fixed evaluation batch)
-    are logged at step 0, every ``log_every`` steps and at the last step. Raises
-    :class:`~sslvit.core.training.TrainingDiverged` if a loss or a gradient stops being finite.
+    (default: none, i.e. ``ω = 0, σ = 0``). ``variant``: another reconstruction of the model and objectives
+    (:class:`sslvit.beyond.variants.Variant`, chapter 15; default the book's). Metrics (chapter 6, on the first
+    view of a fixed evaluation batch) are logged at step 0, every ``log_every`` steps (or at ``log_steps``) and
+    at the last step. Raises :class:`~sslvit.core.training.TrainingDiverged` if a loss or a gradient stops being
+    finite.
     """
     runs = [runs] if isinstance(runs, Run) else list(runs)
+    variant = Variant() if variant is None else variant
+    if not isinstance(variant, Variant):
+        raise TypeError(f"variant must be a sslvit.beyond.variants.Variant, got {type(variant).__name__}")
     perturbations = _as_perturbations(perturbations, len(runs))
     steps = int(runs[0].train.steps) if runs else 0
-    logged = logged_steps(steps, log_every, None)
+    logged = logged_steps(steps, log_every, log_steps)
     keep_large_allocations()
     state = RunBatch(runs, dtype, "cpu")
     _check_fullq_runs(state)
-    data, tau, history = _FullQData(state, perturbations, eval_batch), float(state.runs[0].train.tau), History()
-    W = torch.zeros(len(runs), state.P, data.D, dtype=dtype, requires_grad=True)
+    data, tau, history = _FullQData(state, perturbations, eval_batch, variant), float(state.runs[0].train.tau), History()
+    Q, u = _initial_query(state, data.D, variant)
     lr = state.lr[:, None, None]
     start = time.perf_counter()
     for t in range(steps + 1):
         if t > 0:
             batch, X = data.train_batch(state)
-            loss = _losses(W, X, batch, data.allowed, tau)["loss"]
-            (grad,) = torch.autograd.grad(loss.sum(), [W])
-            check_finite("the training loss or gradient", (loss, grad), t, state)
+            loss = _losses(Q, u, X, batch, data.allowed, tau, variant)["loss"]
+            grad, grad_u = torch.autograd.grad(loss.sum(), [Q, u], allow_unused=True)
+            grad = torch.zeros_like(Q) if grad is None else grad                  # CL with a [CLS] query: Q unused
+            grad_u = torch.zeros_like(u) if grad_u is None else grad_u            # every other variant: u unused
+            check_finite("the training loss or gradient", (loss, grad, grad_u), t, state)
             with torch.no_grad():
-                W.sub_(lr * grad)
+                Q.sub_(lr * grad)
+                u.sub_(lr[:, :, 0] * grad_u)
         if t in logged:
-            values = _evaluate(W.detach(), data.V, state, data.eval, data.eval_X, data.eval_allowed, tau)
+            values = _evaluate(Q.detach(), u.detach(), data.V, state, data.eval, data.eval_X, data.eval_allowed,
+                               tau, variant)
             check_finite("the evaluation loss", values["loss"], t, state)
             history.add(t, values)
-    A, B = _correlations(W.detach(), data.V)
+    W = Q.detach()[:, :state.P]
+    A, B = _correlations(W, data.V)
     return FullQTrajectory(runs=state.runs, perturbations=tuple(perturbations), steps=history.steps,
-                           history=history.stacked(), W=W.detach(), V=data.V, A=A, B=B, layouts=state.layouts,
-                           seconds=time.perf_counter() - start)
+                           history=history.stacked(), W=W, V=data.V, A=A, B=B, layouts=state.layouts,
+                           seconds=time.perf_counter() - start, variant=variant)
