@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
 #: every chapter has exercises except the reproducibility chapter, by design
-WITH_EXERCISES = ("01", "02", "03", "04", "05", "06", "08", "09", "10", "11", "12", "13", "14")
+WITH_EXERCISES = ("01", "02", "03", "04", "05", "06", "08", "09", "10", "11", "12", "13", "14", "15")
 
 spec = importlib.util.spec_from_file_location("student_edition", ROOT / "_ext" / "student_edition.py")
 student_edition = importlib.util.module_from_spec(spec)

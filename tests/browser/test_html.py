@@ -28,6 +28,7 @@ MIN_FIGURES = {
     "book/12_mixed_objective": 1,
     "book/13_richer_model": 1,
     "book/14_real_images": 3,
+    "book/15_sensitivity": 2,
     "book/playground": 2,
     "book/intro": 1,
 }
