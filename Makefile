@@ -3,6 +3,7 @@
 #   make book    build the book (executes every notebook, warnings are errors); HTML in _build/html/index.html
 #   make test    unit tests, nbval over the notebooks (on another CPU kernel path), a reader's fresh install, browser check
 #   make student the HTML without the exercises' solutions, for a course (from the stored outputs); _build/student
+#   make pdf     the PDF edition from the stored outputs (XeLaTeX; installs TeX Live's needs); _build/pdf/book.pdf
 #   make record  re-execute notebooks in place and store their outputs (NB=book/04_mae.ipynb for one)
 #   make bench   benchmark of the training engine (BENCH_ARGS=--quick for a short run)
 #   make measurements  the long measurements the book reads (Phase I up to P = 4096, chapter 6's P = 256 diagram)
@@ -41,10 +42,10 @@ BROWSER_TESTS := $(wildcard tests/browser/test_*.py)
 BENCH_ARGS ?= --json _build/bench/bench_engine.json
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help venv test unit-test notebook-test reader-test browser-test html-check student browser-deps book record bench measurements clean distclean
+.PHONY: help venv test unit-test notebook-test reader-test browser-test html-check student pdf pdf-deps browser-deps book record bench measurements clean distclean
 
 help:
-	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
 
 venv: $(STAMP)
 
@@ -96,6 +97,30 @@ student: venv
 	$(PY) _ext/student_edition.py $(STUDENT_DIR)/src
 	cd $(STUDENT_DIR)/src && $(CURDIR)/$(VENV)/bin/jupyter-book build . --path-output .. $(BOOK_FLAGS)
 	@echo "student edition (no solutions): $(STUDENT_DIR)/_build/html/index.html"
+
+# The PDF edition: the LaTeX builder on the notebooks as committed (no execution), XeLaTeX via latexmk.
+PDF_DIR := _build/pdf
+pdf: venv pdf-deps
+	@mkdir -p $(PDF_DIR)
+	sed -E -e 's/^([[:space:]]*execute_notebooks:).*/\1 "off"/' \
+	       -e 's|^([[:space:]]*offline_mathjax:)[[:space:]]*_ext|\1 $(CURDIR)/_ext|' _config.yml > $(PDF_DIR)/_config.yml
+	$(VENV)/bin/jupyter-book build . --builder pdflatex --config $(PDF_DIR)/_config.yml --path-output $(PDF_DIR)
+	cp $(PDF_DIR)/_build/latex/book.pdf $(PDF_DIR)/book.pdf
+	@echo "The PDF is at $(CURDIR)/$(PDF_DIR)/book.pdf"
+
+# XeLaTeX, latexmk, the fonts and xindy of Sphinx's LaTeX builder, and poppler's tools (Debian/Ubuntu packages).
+PDF_PACKAGES := texlive-xetex latexmk texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended \
+                fonts-freefont-otf xindy poppler-utils
+pdf-deps:
+	@if command -v xelatex >/dev/null && command -v latexmk >/dev/null && command -v xindy >/dev/null \
+	    && command -v pdfimages >/dev/null; then \
+	  echo "pdf-deps: xelatex, latexmk, xindy and poppler-utils are installed"; \
+	elif command -v apt-get >/dev/null; then \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(PDF_PACKAGES); \
+	else \
+	  echo "pdf-deps: install XeLaTeX, latexmk, xindy and poppler-utils (Debian: $(PDF_PACKAGES))" >&2; exit 1; \
+	fi
 
 # Headless Chromium and its WebDriver for tests/browser (Debian/Ubuntu packages; elsewhere install them by hand).
 browser-deps:
