@@ -1,7 +1,7 @@
 # Build, test and benchmark the sslvit book.
 #
 #   make book    build the book (executes every notebook, warnings are errors); HTML in _build/html/index.html
-#   make test    unit tests, nbval over the notebooks (on another CPU kernel path), a reader's fresh install, browser check
+#   make test    unit tests, nbval over the notebooks (on another CPU kernel path), a reader's fresh install, browser and PDF checks
 #   make student the HTML without the exercises' solutions, for a course (from the stored outputs); _build/student
 #   make pdf     the PDF edition from the stored outputs (XeLaTeX; installs TeX Live's needs); _build/pdf/book.pdf
 #   make record  re-execute notebooks in place and store their outputs (NB=book/04_mae.ipynb for one)
@@ -42,7 +42,7 @@ BROWSER_TESTS := $(wildcard tests/browser/test_*.py)
 BENCH_ARGS ?= --json _build/bench/bench_engine.json
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help venv test unit-test notebook-test reader-test browser-test html-check student pdf pdf-deps browser-deps book record bench measurements clean distclean
+.PHONY: help venv test unit-test notebook-test reader-test browser-test pdf-test html-check student pdf pdf-deps browser-deps book record bench measurements clean distclean
 
 help:
 	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
@@ -57,7 +57,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -e . --no-deps
 	touch $@
 
-test: unit-test notebook-test reader-test browser-test
+test: unit-test notebook-test reader-test browser-test pdf-test
 
 unit-test: venv
 	@rc=0; $(PY) -m pytest tests --ignore=tests/browser -q || rc=$$?; \
@@ -106,7 +106,15 @@ pdf: venv pdf-deps
 	       -e 's|^([[:space:]]*offline_mathjax:)[[:space:]]*_ext|\1 $(CURDIR)/_ext|' _config.yml > $(PDF_DIR)/_config.yml
 	$(VENV)/bin/jupyter-book build . --builder pdflatex --config $(PDF_DIR)/_config.yml --path-output $(PDF_DIR)
 	cp $(PDF_DIR)/_build/latex/book.pdf $(PDF_DIR)/book.pdf
+	@for html in _build/html $(CHECK_DIR)/_build/html; do \
+	  if [ -d $$html ]; then cp $(PDF_DIR)/book.pdf $$html/sslvit-book.pdf; echo "copied into $$html/sslvit-book.pdf"; fi; \
+	done
 	@echo "The PDF is at $(CURDIR)/$(PDF_DIR)/book.pdf"
+
+# The PDF edition built and checked: no LaTeX error, no missing character, no unresolved reference, every figure.
+pdf-test: venv browser-test
+	$(MAKE) --no-print-directory pdf
+	$(PY) tests/pdf/check_pdf.py --pdf $(PDF_DIR)/book.pdf --log $(PDF_DIR)/_build/latex/book.log
 
 # XeLaTeX, latexmk, the fonts and xindy of Sphinx's LaTeX builder, and poppler's tools (Debian/Ubuntu packages).
 PDF_PACKAGES := texlive-xetex latexmk texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended \
@@ -135,6 +143,7 @@ browser-deps:
 
 book: venv
 	$(VENV)/bin/jupyter-book build . $(BOOK_FLAGS)
+	@if [ -f $(PDF_DIR)/book.pdf ]; then cp $(PDF_DIR)/book.pdf _build/html/sslvit-book.pdf; fi
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
 # Execute notebooks top to bottom on a fresh kernel and store their outputs, on the native CPU kernels.
