@@ -135,15 +135,13 @@ def patch_content(V: torch.Tensor, area: torch.Tensor, cluster: torch.Tensor, sc
 
 
 def fullq_forward(W: torch.Tensor, X: torch.Tensor, visible: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Outputs ``F`` ``(R, Bt, P, D)`` and attention ``(R, Bt, P, P)`` (rows: queries).
+    """Outputs ``F`` ``(R, Bt, P, D)`` and attention ``(R, Bt, P, P)`` (rows: queries) of the book's model.
 
-    ``W`` ``(R, P, D)``: the query rows ``e_pᵀ Q``; ``X`` ``(R, Bt, P, D)``; ``visible`` ``(R, Bt, P)`` bool.
+    ``W`` ``(R, P, D)``: the query rows ``e_pᵀ Q`` (position queries read no other row of ``Q``, so ``W`` stands
+    for ``Q`` in :func:`sslvit.beyond.variants.variant_forward`); ``X`` ``(R, Bt, P, D)``; ``visible``
+    ``(R, Bt, P)`` bool.
     """
-    P = W.shape[1]
-    Xt = X * visible[..., None].to(X.dtype)                                 # mask token = 0
-    scores = torch.einsum("rpd,rbqd->rbpq", W, Xt) + W[:, None, :, :P]      # e_pᵀQ x̃_q + e_pᵀQ e_q
-    attn = torch.softmax(scores, dim=-1)
-    return attn @ Xt, attn
+    return variant_forward(W, X, visible, Variant())
 
 
 @dataclass

@@ -29,7 +29,7 @@ import torch
 from sslvit.analysis.theory import init_rates
 from sslvit.beyond.fullq import train_fullq
 from sslvit.beyond.variants import Variant
-from sslvit.core.data import DataConfig
+from sslvit.core.data import DataConfig, information_gap
 from sslvit.core.training import Run, TrainConfig
 
 __all__ = ["CLAIMS", "VERDICTS", "Verdict", "first_step_ratio", "claim_verdicts", "GAP_DEFINITIONS",
@@ -95,7 +95,7 @@ def claim_verdicts(mae: Mapping[str, Mapping[str, torch.Tensor]], cl: Mapping[st
 #: clues' form (a log-ratio of the two rates at initialisation, divided by ``log P``), with more or less of the
 #: finite-``P`` detail of chapter 3's leading term ``ρ ≈ (1−γ) C_s² / (P (C_c − 1))``
 GAP_DEFINITIONS: dict[str, Callable[[float, float, float, float], float]] = {
-    "2κs − κc − 1 (the book's)": lambda P, s, c, g: (2 * math.log(s) - math.log(c)) / math.log(P) - 1,
+    "2κs − κc − 1 (the book's)": lambda P, s, c, g: information_gap(P, s, c, strict=False),
     "with the masking factor 1 − γ": lambda P, s, c, g: (math.log(1 - g) + 2 * math.log(s) - math.log(c)) / math.log(P) - 1,
     "with 1 − γ and C_c − 1": lambda P, s, c, g: (math.log(1 - g) + 2 * math.log(s) - math.log(c - 1)) / math.log(P) - 1,
     "κs − κc (sizes only)": lambda P, s, c, g: (math.log(s) - math.log(c)) / math.log(P),

@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+
 import torch
 
+from sslvit.core.objectives import infonce_dense, mae_loss_dense
 from sslvit.core.validation import not_allowed
 
 __all__ = ["Variant", "CHOICES", "fixed_fraction_mask", "variant_scores", "variant_forward", "cls_output",
@@ -133,21 +135,21 @@ def cls_output(u: torch.Tensor, X: torch.Tensor, visible: torch.Tensor, variant:
 
 
 def mae_loss_variant(F: torch.Tensor, X: torch.Tensor, visible: torch.Tensor, variant: Variant) -> torch.Tensor:
-    """MAE loss ``(R,)``: ``Σ_{p∈M} ‖F_p − x_p‖²`` divided by ``2|M|`` (book) or ``2P`` (``mae_norm="patches"``)
-    per image, averaged over the images."""
+    """MAE loss ``(R,)``: ``Σ_{p∈M} ‖F_p − x_p‖²`` divided by ``2|M|`` (the book's
+    :func:`~sslvit.core.objectives.mae_loss_dense`) or by ``2P`` (``mae_norm="patches"``) per image, averaged
+    over the images."""
+    if variant.mae_norm == "masked":
+        return mae_loss_dense(F, X, visible)
     masked = (~visible).to(F.dtype)
-    err = (((F - X) ** 2).sum(-1) * masked).sum(-1)
-    norm = masked.sum(-1).clamp(min=1.0) if variant.mae_norm == "masked" else torch.full_like(err, F.shape[-2])
-    return (err / (2.0 * norm)).mean(-1)
+    return ((((F - X) ** 2).sum(-1) * masked).sum(-1) / (2.0 * F.shape[-2])).mean(-1)
 
 
 def cl_loss_variant(f1: torch.Tensor, f2: torch.Tensor, allowed: torch.Tensor, tau: float, variant: Variant
                     ) -> torch.Tensor:
-    """InfoNCE ``(R,)`` of the representations of two views ``(R, Bt, D)`` with dot-product or cosine similarity
-    over ``tau``; ``allowed`` ``(R, Bt, Bt)``: the positive and the negatives of each anchor."""
+    """InfoNCE ``(R,)`` of the representations of two views ``(R, Bt, D)`` (the book's
+    :func:`~sslvit.core.objectives.infonce_dense`), of the unit vectors with ``similarity="cosine"``; ``allowed``
+    ``(R, Bt, Bt)``: the positive and the negatives of each anchor."""
     if variant.similarity == "cosine":
         f1 = f1 / f1.norm(dim=-1, keepdim=True).clamp(min=1e-12)
         f2 = f2 / f2.norm(dim=-1, keepdim=True).clamp(min=1e-12)
-    logits = torch.einsum("rbd,rcd->rbc", f1, f2) / tau
-    logits = logits.masked_fill(~allowed, float("-inf"))
-    return (torch.logsumexp(logits, -1) - torch.diagonal(logits, dim1=-2, dim2=-1)).mean(-1)
+    return infonce_dense(f1, f2, allowed, tau)

@@ -14,7 +14,7 @@ import torch
 
 from sslvit.core.objectives.cl import negatives_mask
 
-__all__ = ["mae_loss_dense", "cl_loss_dense"]
+__all__ = ["mae_loss_dense", "cl_loss_dense", "infonce_dense"]
 
 
 def mae_loss_dense(F: torch.Tensor, X: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
@@ -30,7 +30,14 @@ def cl_loss_dense(F1: torch.Tensor, F2: torch.Tensor, negatives: Union[int, torc
     dot-product similarity over ``tau``; ``negatives``: how many of the next images are negatives (an ``int``), or
     the mask ``(..., Bt, Bt)`` of :func:`~sslvit.core.objectives.cl.negatives_mask`."""
     f1, f2 = F1.mean(-2), F2.mean(-2)                                            # (..., Bt, d)
-    logits = torch.einsum("...bd,...cd->...bc", f1, f2) / tau
     allowed = negatives_mask(torch.tensor([negatives]), F1.shape[-3])[0] if isinstance(negatives, int) else negatives
+    return infonce_dense(f1, f2, allowed, tau)
+
+
+def infonce_dense(f1: torch.Tensor, f2: torch.Tensor, allowed: torch.Tensor, tau: float) -> torch.Tensor:
+    """InfoNCE ``(...)`` of the representations of two views ``(..., Bt, d)``: dot-product similarity over
+    ``tau``, the positive ``f2[b]`` against the second views ``allowed[..., b, :]`` marks (``(..., Bt, Bt)``
+    bool, the positive included)."""
+    logits = torch.einsum("...bd,...cd->...bc", f1, f2) / tau
     logits = logits.masked_fill(~allowed, float("-inf"))
     return (torch.logsumexp(logits, -1) - torch.diagonal(logits, dim1=-2, dim2=-1)).mean(-1)
