@@ -87,7 +87,7 @@ endif
 html-check: venv
 	@mkdir -p $(CHECK_DIR)
 	sed -E -e 's/^([[:space:]]*execute_notebooks:).*/\1 "off"/' \
-	       -e 's|^([[:space:]]*offline_mathjax:)[[:space:]]*_ext|\1 $(CURDIR)/_ext|' _config.yml > $(CHECK_DIR)/_config.yml
+	       -e 's#^([[:space:]]+(offline_mathjax|pdf_edition):)[[:space:]]*_ext#\1 $(CURDIR)/_ext#' _config.yml > $(CHECK_DIR)/_config.yml
 	$(VENV)/bin/jupyter-book build . --config $(CHECK_DIR)/_config.yml --path-output $(CHECK_DIR) $(BOOK_FLAGS)
 
 # The student edition: the same HTML from the stored outputs, with every exercise's solution removed from a copy
@@ -103,7 +103,7 @@ PDF_DIR := _build/pdf
 pdf: venv pdf-deps
 	@mkdir -p $(PDF_DIR)
 	sed -E -e 's/^([[:space:]]*execute_notebooks:).*/\1 "off"/' \
-	       -e 's|^([[:space:]]*offline_mathjax:)[[:space:]]*_ext|\1 $(CURDIR)/_ext|' _config.yml > $(PDF_DIR)/_config.yml
+	       -e 's#^([[:space:]]+(offline_mathjax|pdf_edition):)[[:space:]]*_ext#\1 $(CURDIR)/_ext#' _config.yml > $(PDF_DIR)/_config.yml
 	$(VENV)/bin/jupyter-book build . --builder pdflatex --config $(PDF_DIR)/_config.yml --path-output $(PDF_DIR)
 	cp $(PDF_DIR)/_build/latex/book.pdf $(PDF_DIR)/book.pdf
 	@for html in _build/html $(CHECK_DIR)/_build/html; do \

@@ -165,3 +165,24 @@ def test_round_significant_and_glue_number():
             round_significant(bad)
     with pytest.raises(ValueError, match="digits"):
         round_significant(0.5, 0)
+
+
+def test_glued_table_has_a_form_for_the_pdf():
+    """A glued table shows the DataFrame's HTML on the web and a Markdown table (which Sphinx's LaTeX builder can
+    typeset) in the PDF, with the LaTeX headers and formats asked for."""
+    import pandas as pd
+
+    from sslvit.book import GluedTable
+
+    frame = pd.DataFrame({"P": [256, 1024], "Delta": [-0.25, 0.4], "role": ["below | zero", "above"]})
+    table = GluedTable(frame, headers={"Delta": r"$\Delta$"}, formats={"Delta": "${:.2f}$"})
+    assert table._repr_html_() == frame._repr_html_()
+    assert table._repr_markdown_().splitlines() == [
+        r"| P | $\Delta$ | role |", "|---|---|---|", r"| 256 | $-0.25$ | below \| zero |", "| 1024 | $0.40$ | above |"]
+    assert repr(table) == repr(frame)
+    with pytest.raises(ValueError, match=r"headers names \['kappa'\]"):
+        GluedTable(frame, headers={"kappa": "k"})
+    with pytest.raises(ValueError, match="formats"):
+        GluedTable(frame, formats={"Delta": "{:.2q}"})
+    with pytest.raises(TypeError, match="DataFrame"):
+        GluedTable(frame.to_dict())

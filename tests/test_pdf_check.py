@@ -24,3 +24,25 @@ def test_expected_figures_are_the_glued_images_of_the_toc_pages():
     keys = check_pdf.expected_figures(pages)
     assert "intro:fig_story" in keys and "01_data:tab_ch1_regimes" not in keys   # a glued table is text
     assert len(keys) == len(set(keys)) >= 40
+
+
+def test_chapter_numbers_are_compared_with_the_html():
+    expected = check_pdf.expected_chapter_numbers()
+    assert expected[:3] == [None, None, 1] and expected.count(None) == 5 and max(n or 0 for n in expected) == 15
+    rows = []
+    for n in expected:
+        rows.append(r"\contentsline {chapter}{%sA title}{3}{chapter.1}%%" % ("" if n is None else r"\numberline {%d}" % n))
+    toc = "\n".join([r"\contentsline {chapter}{Preface}{1}{chapter*.3}%"] + rows
+                    + [r"\contentsline {chapter}{Index}{9}{section*.1}%"])
+    assert check_pdf.chapter_problems(toc) == []
+    # the PDF's default: every chapter numbered, the Overview's too
+    numbered_all = "\n".join(r"\contentsline {chapter}{\numberline {%d}A title}{3}{chapter.1}%%" % (i + 1)
+                             for i in range(len(expected)))
+    assert check_pdf.chapter_problems(numbered_all)
+
+
+def test_statements_numbered_by_section_are_found():
+    assert check_pdf.numbering_problems("Definition 1.7, Fig. 2.1, Theorem 4.2 and equation (1.3); version 0.1.0") == []
+    found = check_pdf.numbering_problems("as Definition 1.3.1 says, and Exercise 15.9.2")
+    assert found == ["numbered by section, not by chapter: Definition 1.3.1",
+                     "numbered by section, not by chapter: Exercise 15.9.2"]

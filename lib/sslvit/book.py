@@ -14,9 +14,9 @@ import math
 import numbers
 import os
 import time
-from typing import Any
+from typing import Any, Mapping
 
-__all__ = ["glue_number", "round_significant", "glue_running_time", "running_time", "benchmark_results", "stored_results",
+__all__ = ["glue_number", "glue_table", "GluedTable", "round_significant", "glue_running_time", "running_time", "benchmark_results", "stored_results",
            "STORED_RESULTS"]
 
 
@@ -53,6 +53,65 @@ def glue_number(name: str, value: Any, digits: int = 3) -> Any:
     rounded = round_significant(value, digits)
     glue(name, rounded, display=False)
     return rounded
+
+
+class GluedTable:
+    """A table to glue into the text (``{glue:figure}``) that every edition can show.
+
+    Jupyter and the web pages show the DataFrame's own HTML; the PDF edition (Sphinx's LaTeX builder, which
+    drops HTML) shows a Markdown table built from the same rows, with LaTeX ``headers`` (``{"kappa_s":
+    r"$\\kappa_s$"}``) and per-column ``formats`` (``{"Delta": "{:+.2f}"}``; unnamed columns print with
+    ``str``). ``repr`` is the DataFrame's text.
+    """
+
+    def __init__(self, frame: Any, headers: Mapping[str, str] | None = None,
+                 formats: Mapping[str, str] | None = None) -> None:
+        import pandas as pd
+
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(f"frame is a {type(frame).__name__}, not allowed: a pandas DataFrame")
+        columns = [str(c) for c in frame.columns]
+        for what, given in (("headers", headers or {}), ("formats", formats or {})):
+            unknown = sorted(set(given) - set(columns))
+            if unknown:
+                raise ValueError(f"{what} names {unknown}, which are not columns: the columns are {columns}")
+        for column, fmt in (formats or {}).items():
+            try:
+                fmt.format(0.0)
+            except (ValueError, IndexError, KeyError) as err:
+                raise ValueError(f"formats[{column!r}]={fmt!r} is not a format for one number, e.g. '{{:.3f}}'") from err
+        self.frame, self.headers, self.formats = frame, dict(headers or {}), dict(formats or {})
+
+    def _repr_html_(self) -> str:
+        return self.frame._repr_html_()
+
+    def _repr_markdown_(self) -> str:
+        def cell(column: str, value: Any) -> str:
+            text = self.formats[column].format(value) if column in self.formats else str(value)
+            return text.replace("|", "\\|")
+
+        columns = [str(c) for c in self.frame.columns]
+        lines = ["| " + " | ".join(self.headers.get(c, c).replace("|", "\\|") for c in columns) + " |",
+                 "|" + "---|" * len(columns)]
+        for row in self.frame.itertuples(index=False):
+            lines.append("| " + " | ".join(cell(c, v) for c, v in zip(columns, row)) + " |")
+        return "\n".join(lines) + "\n"
+
+    def __repr__(self) -> str:
+        return repr(self.frame)
+
+
+def glue_table(name: str, frame: Any, headers: Mapping[str, str] | None = None,
+               formats: Mapping[str, str] | None = None, display: bool = True) -> None:
+    """Glue the DataFrame ``frame`` under ``name`` as a :class:`GluedTable` (HTML for Jupyter and the web
+    pages, a Markdown table with LaTeX ``headers`` and ``formats`` for the PDF), shown in the notebook too
+    unless ``display=False``.
+
+    Round the numbers before (see :func:`round_significant`): the stored output is compared across machines.
+    """
+    from myst_nb import glue
+
+    glue(name, GluedTable(frame, headers, formats), display=display)
 
 
 def running_time(start: float, now: float | None = None) -> int:

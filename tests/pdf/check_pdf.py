@@ -3,9 +3,10 @@
     python tests/pdf/check_pdf.py --pdf _build/pdf/book.pdf --log _build/pdf/_build/latex/book.log
 
 Fails (exit status 1, with the reasons) when the LaTeX log has errors, missing characters or undefined
-references or citations, when the text of the PDF shows an unresolved reference (``??``), or when it holds fewer
+references or citations, when the text of the PDF shows an unresolved reference (``??``), when it holds fewer
 images than the book's pages have glued figures (``{glue:figure}`` in the pages of ``_toc.yml``; counted with
-poppler's ``pdfimages``).
+poppler's ``pdfimages``), or when its numbers differ from the HTML's: chapters (LaTeX's ``book.toc`` against the
+numbered parts of ``_toc.yml``) or statements and figures numbered by section ("Definition 1.3.1").
 """
 from __future__ import annotations
 
@@ -50,6 +51,47 @@ def expected_figures(pages: list[Path]) -> list[str]:
     return keys
 
 
+def expected_chapter_numbers(root: Path = ROOT) -> list[int | None]:
+    """The number of every chapter of ``_toc.yml`` as the HTML shows it, in order: the chapters of the parts
+    marked ``numbered`` count on from 1 across those parts, the others are unnumbered (``None``)."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    numbers, count = [], 0
+    for part in toc.get("parts", []):
+        for _ in part.get("chapters", []):
+            if part.get("numbered"):
+                count += 1
+                numbers.append(count)
+            else:
+                numbers.append(None)
+    return numbers
+
+
+TOC_CHAPTER = re.compile(r"\\contentsline \{chapter\}\{(\\numberline \{(\d+)\})?(.*?)\}\{\d+\}")
+
+
+def pdf_chapter_numbers(toc_file: str) -> list[tuple[int | None, str]]:
+    """``(number or None, title)`` of every chapter in LaTeX's table of contents (``book.toc``), the preface and
+    the index left out."""
+    found = [(int(m.group(2)) if m.group(2) else None, m.group(3)) for m in TOC_CHAPTER.finditer(toc_file)]
+    return [(n, t) for n, t in found if t not in ("Preface", "Index")]
+
+
+def chapter_problems(toc_file: str, root: Path = ROOT) -> list[str]:
+    """Where the PDF's chapter numbers differ from the HTML's."""
+    found, expected = pdf_chapter_numbers(toc_file), expected_chapter_numbers(root)
+    if [n for n, _ in found] == expected:
+        return []
+    return [f"chapter numbers in the PDF {[n for n, _ in found]}, in the HTML {expected}"]
+
+
+DEEP_NUMBER = re.compile(r"\b(?:Definition|Theorem|Proposition|Lemma|Corollary|Exercise|Fig\.|Table)\s+\d+\.\d+\.\d+")
+
+
+def numbering_problems(text: str) -> list[str]:
+    """Statements or figures numbered by section ("Definition 1.3.1") where the HTML numbers them by chapter."""
+    return [f"numbered by section, not by chapter: {m}" for m in sorted(set(DEEP_NUMBER.findall(text)))[:10]]
+
+
 def pdf_images(pdf: Path) -> int:
     """Images in the PDF (``pdfimages -list``), soft masks not counted."""
     out = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True, check=True).stdout
@@ -81,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     text = subprocess.run(["pdftotext", str(args.pdf), "-"], capture_output=True, text=True, check=True).stdout
     unresolved = [line.strip() for line in text.splitlines() if "??" in line]
     problems += [f"unresolved reference in the text: {line[:100]}" for line in unresolved[:10]]
+    problems += numbering_problems(text)
+    toc_file = args.log.with_suffix(".toc")
+    problems += chapter_problems(toc_file.read_text(errors="replace")) if toc_file.exists() else [f"{toc_file} does not exist"]
     expected, found = expected_figures(toc_pages()), pdf_images(args.pdf)
     if found < len(expected):
         problems.append(f"{found} images in the PDF, but the book shows {len(expected)} glued figures")
