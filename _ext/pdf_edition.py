@@ -1,6 +1,6 @@
 """Sphinx extension: the PDF edition (``make pdf``, Sphinx's LaTeX builder) laid out as the HTML reads.
 
-Three adjustments; nothing happens for other builders.
+Four adjustments; nothing happens for other builders.
 
 * **Numbers as in the HTML.** sphinx-jupyterbook-latex turns the table of contents' parts into LaTeX parts and
   sets ``numfig_secnum_depth`` to 2 so that LaTeX resets the figure and equation counters at each chapter.
@@ -12,6 +12,8 @@ Three adjustments; nothing happens for other builders.
 * **A heading for the preface.** The root page's title becomes the book's title, so the preface would start
   without a heading, outside the contents, under the running head "Contents"; it gets an unnumbered chapter
   "Preface".
+* **Proofs with a title.** sphinx-proof writes a proof as an untitled box that starts with "Proof. "; LaTeX
+  then draws an empty title bar. The box gets the title "Proof" and the text loses its prefix.
 * **Tables that break across pages.** A table in the running text (not in a figure or a box) is typeset as a
   ``longtable``: LaTeX's ``tabulary`` cannot break, and the results page's tables are longer than a page.
 """
@@ -51,6 +53,12 @@ def _doctree_resolved(app, doctree: nodes.document, docname: str) -> None:
     if not isinstance(app.builder, LaTeXBuilder) or docname != app.config.root_doc:
         return
     doctree.insert(0, nodes.raw("", PREFACE, format="latex"))
+    for box in doctree.findall(nodes.admonition):
+        if "proof" in box["classes"] and not (box.children and isinstance(box[0], nodes.title)):
+            first = next(iter(box.findall(nodes.Text)), None)
+            if first is not None and first.astext().startswith("Proof. "):
+                first.parent.replace(first, nodes.Text(first.astext()[len("Proof. "):]))
+            box.insert(0, nodes.title("", "Proof"))
     for table in doctree.findall(nodes.table):
         if _in_running_text(table) and "longtable" not in table["classes"]:
             table["classes"].append("longtable")
