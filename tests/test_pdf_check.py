@@ -46,3 +46,9 @@ def test_statements_numbered_by_section_are_found():
     found = check_pdf.numbering_problems("as Definition 1.3.1 says, and Exercise 15.9.2")
     assert found == ["numbered by section, not by chapter: Definition 1.3.1",
                      "numbered by section, not by chapter: Exercise 15.9.2"]
+
+
+def test_metadata_needs_a_title_and_an_author():
+    assert check_pdf.metadata_problems("Title:           A book\nAuthor:          Us\nPages:  3\n") == []
+    assert check_pdf.metadata_problems("Creator:         LaTeX with hyperref\nPages:  3\n") == [
+        "the PDF has no Title in its metadata", "the PDF has no Author in its metadata"]

@@ -6,7 +6,8 @@ Fails (exit status 1, with the reasons) when the LaTeX log has errors, missing c
 references or citations, when the text of the PDF shows an unresolved reference (``??``), when it holds fewer
 images than the book's pages have glued figures (``{glue:figure}`` in the pages of ``_toc.yml``; counted with
 poppler's ``pdfimages``), or when its numbers differ from the HTML's: chapters (LaTeX's ``book.toc`` against the
-numbered parts of ``_toc.yml``) or statements and figures numbered by section ("Definition 1.3.1").
+numbered parts of ``_toc.yml``) or statements and figures numbered by section ("Definition 1.3.1"), or when the
+PDF has no title or author in its metadata.
 """
 from __future__ import annotations
 
@@ -92,6 +93,12 @@ def numbering_problems(text: str) -> list[str]:
     return [f"numbered by section, not by chapter: {m}" for m in sorted(set(DEEP_NUMBER.findall(text)))[:10]]
 
 
+def metadata_problems(pdfinfo: str) -> list[str]:
+    """A PDF without its own title or author (``pdfinfo``), which viewers and reference managers show."""
+    return [f"the PDF has no {field} in its metadata" for field in ("Title", "Author")
+            if not re.search(rf"^{field}:\s+\S", pdfinfo, flags=re.MULTILINE)]
+
+
 def pdf_images(pdf: Path) -> int:
     """Images in the PDF (``pdfimages -list``), soft masks not counted."""
     out = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True, check=True).stdout
@@ -129,8 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     expected, found = expected_figures(toc_pages()), pdf_images(args.pdf)
     if found < len(expected):
         problems.append(f"{found} images in the PDF, but the book shows {len(expected)} glued figures")
-    pages = re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(args.pdf)], capture_output=True, text=True,
-                                                        check=True).stdout)
+    info = subprocess.run(["pdfinfo", str(args.pdf)], capture_output=True, text=True, check=True).stdout
+    problems += metadata_problems(info)
+    pages = re.search(r"Pages:\s+(\d+)", info)
     print(f"{args.pdf}: {pages.group(1) if pages else '?'} pages, {found} images for {len(expected)} glued figures, "
           f"{len(unresolved)} unresolved references")
     if problems:
