@@ -6,7 +6,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from sslvit.analysis.playground import GLOBAL_SIZES, MAX_STEPS, Setting, retrain, spread_queries  # noqa: E402
+from sslvit.analysis.playground import GLOBAL_SIZES, MAX_STEPS, Setting, retrain  # noqa: E402
+from sslvit.core.attention import spread_queries  # noqa: E402
 from sslvit.plots.playground import gallery_figure, outcome_figure, story_figure  # noqa: E402
 
 
@@ -49,6 +50,9 @@ def test_spread_queries_are_local_with_a_visible_area_mate():
     qs = spread_queries(area, visible, width=4)
     assert len(qs) == 3 and all(area[q] > 0 for q in qs)
     assert not visible[qs[1]] and visible[qs[0]] and visible[qs[2]]
+    assert qs == [2, 8, 11]                  # nearest the top-left corner, the centre (1.5, 1.5), the bottom-right
+    with_background = spread_queries(area, visible, width=4, background=True)
+    assert with_background[:3] == qs and area[with_background[3]] == 0 and with_background[3] == 5
     with pytest.raises(ValueError, match="width"):
         spread_queries(area, visible, width=5)
 

@@ -8,24 +8,23 @@ default numbers of steps both have reached their end states (chapter 6, "Paramet
 
 :func:`retrain` trains one :class:`Setting` and returns an :class:`Outcome`: the end-of-training metrics of
 chapter 6 on the run's evaluation batch, and the dense attention of one fresh image with three local queries
-spread over the grid (:func:`spread_queries`). The figures are in :mod:`sslvit.plots.playground`.
+spread over the grid (:func:`sslvit.core.attention.spread_queries`). The figures are in :mod:`sslvit.plots.playground`.
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Optional
 
 import torch
 
-from sslvit.core.attention import attention_of
+from sslvit.core.attention import attention_of, spread_queries
 from sslvit.core.data import DataConfig
 from sslvit.core.training import DEFAULTS, Run, TrainConfig, train
 from sslvit.core.validation import not_allowed
 
 __all__ = ["PATCHES", "LOCAL_SIZE", "GLOBAL_SIZES", "STEP_SIZE", "DEFAULT_STEPS", "MAX_STEPS", "METRIC_NAMES",
-           "Setting", "Outcome", "spread_queries", "retrain"]
+           "Setting", "Outcome", "retrain"]
 
 PATCHES = 64
 LOCAL_SIZE = 4
@@ -100,34 +99,6 @@ class Outcome:
     seconds: float = 0.0
 
 
-def spread_queries(key_area: torch.Tensor, visible: torch.Tensor, width: int) -> list[int]:
-    """Three local query positions of one image, spread over the grid: a visible one near the top-left corner,
-    a masked one near the centre, a visible one near the bottom-right corner. Each has at least one other
-    visible patch in its own area (so that MAE can attend to it). A kind that does not occur is replaced by
-    the nearest local position of any kind.
-
-    ``key_area`` ``(P,)`` (0 = global), ``visible`` ``(P,)`` bool, ``width``: grid width.
-    """
-    if key_area.ndim != 1 or key_area.shape != visible.shape or key_area.numel() % width:
-        raise ValueError(f"key_area and visible must be (P,) with P a multiple of width={width}, got "
-                         f"{tuple(key_area.shape)}, {tuple(visible.shape)}")
-    area, vis = key_area.long(), visible.bool()
-    pos = torch.arange(area.numel())
-    row, col = (pos // width).double(), (pos % width).double()
-    height = area.numel() // width
-    n_visible = torch.zeros(int(area.max()) + 1, dtype=torch.float64).index_add_(0, area, vis.double())
-    local = area > 0
-    usable = local & (n_visible[area] - vis.double() >= 1)
-
-    def nearest(mask: torch.Tensor, r: float, c: float) -> int:
-        mask = mask if bool(mask.any()) else local
-        d = torch.where(mask, (row - r) ** 2 + (col - c) ** 2, torch.full_like(row, math.inf))
-        return int(d.argmin())
-
-    return [nearest(usable & vis, 0, 0), nearest(usable & ~vis, (height - 1) / 2, (width - 1) / 2),
-            nearest(usable & vis, height - 1, width - 1)]
-
-
 def retrain(setting: Setting, view_mask_prob: Optional[float] = None, image_seed: int = 2024,
             dtype: torch.dtype = torch.float64) -> Outcome:
     """Train ``setting`` from ``Q = 0`` and look at the result (module docstring).
@@ -151,5 +122,6 @@ def retrain(setting: Setting, view_mask_prob: Optional[float] = None, image_seed
     metrics = {name: float(traj.history[name][last, 0]) for name in METRIC_NAMES}
     width = setting.data.grid_hw[1]
     return Outcome(setting=setting, metrics=metrics, attn=view.attn[0], key_area=view.key_area[0],
-                   scale=view.sample.scale[0], visible=view.sample.visible[0], queries=spread_queries(view.key_area[0], view.sample.visible[0], width),
+                   scale=view.sample.scale[0], visible=view.sample.visible[0],
+                   queries=spread_queries(view.key_area[0], view.sample.visible[0], width),
                    seconds=seconds)

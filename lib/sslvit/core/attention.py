@@ -1,6 +1,8 @@
-"""Look inside a trained model: the dense attention of a run on fresh images (book chapters 2, 4, 5, 6)."""
+"""Look inside a trained model: the dense attention of a run on fresh images, and which queries of an image to
+show (book chapters 2, 4, 5, 6 and the playground)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -10,7 +12,7 @@ from sslvit.core import engine
 from sslvit.core.data import Layout, Sample, sample_batch
 from sslvit.core.training import Trajectory
 
-__all__ = ["AttentionView", "attention_of"]
+__all__ = ["AttentionView", "attention_of", "spread_queries"]
 
 
 @dataclass(frozen=True)
@@ -48,3 +50,36 @@ def attention_of(traj: Trajectory, run: int = 0, batch: int = 8, mask_prob: Opti
         fwd = engine.dense_forward(A_r[None], B_r[None], layout.area[None], sample.cluster[None],
                                    sample.scale[None], sample.visible[None])
     return AttentionView(attn=fwd.attn[0], key_area=fwd.key_area[0], mass=fwd.mass[0], sample=sample, layout=layout)
+
+
+def spread_queries(key_area: torch.Tensor, visible: torch.Tensor, width: int, background: bool = False) -> list[int]:
+    """Query positions of one image to look at, spread over the grid: a visible local query near the top-left
+    corner, a masked local query near the centre, a visible local query near the bottom-right corner, and with
+    ``background=True`` a fourth, the position of the global area nearest the centre. Each local query has at
+    least one other visible patch in its own area (so that MAE can attend to it); a kind that does not occur is
+    replaced by the nearest local position of any kind.
+
+    ``key_area`` ``(P,)`` (0 = global), ``visible`` ``(P,)`` bool, ``width``: grid width. Chapter 6 and the
+    playground show these queries.
+    """
+    if key_area.ndim != 1 or key_area.shape != visible.shape or key_area.numel() % width:
+        raise ValueError(f"key_area and visible must be (P,) with P a multiple of width={width}, got "
+                         f"{tuple(key_area.shape)}, {tuple(visible.shape)}")
+    area, vis = key_area.long(), visible.bool()
+    pos = torch.arange(area.numel())
+    row, col = (pos // width).double(), (pos % width).double()
+    height = area.numel() // width
+    centre = ((height - 1) / 2, (width - 1) / 2)
+    n_visible = torch.zeros(int(area.max()) + 1, dtype=torch.float64).index_add_(0, area, vis.double())
+    local = area > 0
+    usable = local & (n_visible[area] - vis.double() >= 1)
+
+    def nearest(mask: torch.Tensor, r: float, c: float) -> int:
+        mask = mask if bool(mask.any()) else local
+        d = torch.where(mask, (row - r) ** 2 + (col - c) ** 2, torch.full_like(row, math.inf))
+        return int(d.argmin())
+
+    queries = [nearest(usable & vis, 0, 0), nearest(usable & ~vis, *centre), nearest(usable & vis, height - 1, width - 1)]
+    if background:
+        queries.append(nearest(area == 0, *centre))
+    return queries
