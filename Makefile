@@ -38,6 +38,10 @@ NBVAL_FLAGS := $(NBVAL_MODE) --nbval-current-env --nbval-cell-timeout=300 \
 BOOK_FLAGS ?= --all -W --keep-going
 # the browser check renders the committed notebooks (no execution) here
 CHECK_DIR := _build/check
+# _config.yml for a build from the stored outputs in another folder: execution off, and every local extension's
+# folder (`name: _ext` under local_extensions) made absolute
+STORED_CONFIG = sed -E -e 's/^([[:space:]]*execute_notebooks:).*/\1 "off"/' \
+                       -e 's|^([[:space:]]+[A-Za-z_][A-Za-z0-9_]*:)[[:space:]]*_ext([[:space:]].*)?$$|\1 $(CURDIR)/_ext\2|' _config.yml
 BROWSER_TESTS := $(wildcard tests/browser/test_*.py)
 BENCH_ARGS ?= --json _build/bench/bench_engine.json
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -86,8 +90,7 @@ endif
 # The book's HTML rendered from the notebooks as committed (their stored outputs, no execution).
 html-check: venv
 	@mkdir -p $(CHECK_DIR)
-	sed -E -e 's/^([[:space:]]*execute_notebooks:).*/\1 "off"/' \
-	       -e 's#^([[:space:]]+(offline_mathjax|pdf_edition):)[[:space:]]*_ext#\1 $(CURDIR)/_ext#' _config.yml > $(CHECK_DIR)/_config.yml
+	$(STORED_CONFIG) > $(CHECK_DIR)/_config.yml
 	$(VENV)/bin/jupyter-book build . --config $(CHECK_DIR)/_config.yml --path-output $(CHECK_DIR) $(BOOK_FLAGS)
 
 # The student edition: the same HTML from the stored outputs, with every exercise's solution removed from a copy
@@ -102,8 +105,7 @@ student: venv
 PDF_DIR := _build/pdf
 pdf: venv pdf-deps
 	@mkdir -p $(PDF_DIR)
-	sed -E -e 's/^([[:space:]]*execute_notebooks:).*/\1 "off"/' \
-	       -e 's#^([[:space:]]+(offline_mathjax|pdf_edition):)[[:space:]]*_ext#\1 $(CURDIR)/_ext#' _config.yml > $(PDF_DIR)/_config.yml
+	$(STORED_CONFIG) > $(PDF_DIR)/_config.yml
 	$(VENV)/bin/jupyter-book build . --builder pdflatex --config $(PDF_DIR)/_config.yml --path-output $(PDF_DIR)
 	cp $(PDF_DIR)/_build/latex/book.pdf $(PDF_DIR)/book.pdf
 	@for html in _build/html $(CHECK_DIR)/_build/html; do \

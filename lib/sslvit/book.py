@@ -16,8 +16,8 @@ import os
 import time
 from typing import Any, Mapping
 
-__all__ = ["glue_number", "glue_table", "GluedTable", "round_significant", "glue_running_time", "running_time", "benchmark_results", "stored_results",
-           "STORED_RESULTS"]
+__all__ = ["glue_number", "glue_table", "GluedTable", "round_significant", "glue_running_time", "running_time",
+           "benchmark_results", "stored_results", "STORED_RESULTS"]
 
 
 def round_significant(value: Any, digits: int = 3) -> Any:
@@ -70,11 +70,11 @@ class GluedTable:
 
         if not isinstance(frame, pd.DataFrame):
             raise TypeError(f"frame is a {type(frame).__name__}, not allowed: a pandas DataFrame")
-        columns = [str(c) for c in frame.columns]
+        self.columns = [str(c) for c in frame.columns]
         for what, given in (("headers", headers or {}), ("formats", formats or {})):
-            unknown = sorted(set(given) - set(columns))
+            unknown = sorted(set(given) - set(self.columns))
             if unknown:
-                raise ValueError(f"{what} names {unknown}, which are not columns: the columns are {columns}")
+                raise ValueError(f"{what} names {unknown}, which are not columns: the columns are {self.columns}")
         for column, fmt in (formats or {}).items():
             try:
                 fmt.format(0.0)
@@ -90,11 +90,10 @@ class GluedTable:
             text = self.formats[column].format(value) if column in self.formats else str(value)
             return text.replace("|", "\\|")
 
-        columns = [str(c) for c in self.frame.columns]
-        lines = ["| " + " | ".join(self.headers.get(c, c).replace("|", "\\|") for c in columns) + " |",
-                 "|" + "---|" * len(columns)]
+        lines = ["| " + " | ".join(self.headers.get(c, c).replace("|", "\\|") for c in self.columns) + " |",
+                 "|" + "---|" * len(self.columns)]
         for row in self.frame.itertuples(index=False):
-            lines.append("| " + " | ".join(cell(c, v) for c, v in zip(columns, row)) + " |")
+            lines.append("| " + " | ".join(cell(c, v) for c, v in zip(self.columns, row)) + " |")
         return "\n".join(lines) + "\n"
 
     def __repr__(self) -> str:

@@ -24,9 +24,14 @@ ROOT = Path(__file__).resolve().parents[2]
 FIGURE = re.compile(r"```\{glue:figure\}\s+(\S+)")
 
 
+def read_toc(root: Path = ROOT) -> dict:
+    """The book's table of contents, ``_toc.yml``."""
+    return yaml.safe_load((root / "_toc.yml").read_text())
+
+
 def toc_pages(root: Path = ROOT) -> list[Path]:
     """The files of the book's table of contents, in order."""
-    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    toc = read_toc(root)
     names = [toc["root"]] + [c["file"] for part in toc.get("parts", []) for c in part.get("chapters", [])]
     pages = []
     for name in names:
@@ -55,7 +60,7 @@ def expected_figures(pages: list[Path]) -> list[str]:
 def expected_chapter_numbers(root: Path = ROOT) -> list[int | None]:
     """The number of every chapter of ``_toc.yml`` as the HTML shows it, in order: the chapters of the parts
     marked ``numbered`` count on from 1 across those parts, the others are unnumbered (``None``)."""
-    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    toc = read_toc(root)
     numbers, count = [], 0
     for part in toc.get("parts", []):
         for _ in part.get("chapters", []):
