@@ -1,12 +1,13 @@
 # Build, test and benchmark the sslvit book.
 #
 #   make book    build the book (executes every notebook, warnings are errors); HTML in _build/html/index.html
-#   make test    unit tests, nbval over the notebooks (on another CPU kernel path), a reader's fresh install, browser and PDF checks
+#   make test    unit tests, nbval over the notebooks (in the book's one arithmetic), a reader's fresh install, browser and PDF checks
 #   make student the HTML without the exercises' solutions, for a course (from the stored outputs); _build/student
 #   make pdf     the PDF edition from the stored outputs (XeLaTeX; installs TeX Live's needs); _build/pdf/book.pdf
 #   make record  re-execute notebooks in place and store their outputs (NB=book/04_mae.ipynb for one)
 #   make bench   benchmark of the training engine (BENCH_ARGS=--quick for a short run)
 #   make measurements  the long measurements the book reads (Phase I up to P = 4096, chapter 6's P = 256 diagram)
+#   make audit   the chaos audit: every chapter under other arithmetic, every output that changes (chapter 7)
 #   make venv    create .venv and install the pinned requirements (done by the targets above)
 #   make clean   remove build outputs; `make distclean` also removes .venv
 #
@@ -28,10 +29,11 @@ NOTEBOOKS := $(wildcard book/*.ipynb book/*/*.ipynb)
 SANITIZE := $(wildcard book/sanitize.cfg)
 # --nbval compares every stored output; switch to --nbval-lax to check only cells marked # NBVAL_CHECK_OUTPUT
 NBVAL_MODE ?= --nbval
-# The outputs are recorded (`make record`) on the machine's native CPU kernels (AVX-512 or AVX2 on x86); nbval
-# re-executes them on other ones, PyTorch's portable (non-vectorised) kernels, so that every test run is also a
-# cross-machine check.
-NBVAL_CPU ?= ATEN_CPU_CAPABILITY=default
+# One arithmetic for the stored outputs (chapter 7): they are recorded (`make record`) and compared (nbval) with
+# PyTorch's portable kernels (ATEN_CPU_CAPABILITY=default) and MKL's conditional numerical reproducibility
+# (MKL_CBWR=COMPATIBLE), which give the same bits on every x86-64 CPU, Intel or AMD, AVX2 or AVX-512; every
+# chapter fixes its thread count. What changes under the reader's native arithmetic is listed by `make audit`.
+ARITHMETIC := ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE
 NBVAL_FLAGS := $(NBVAL_MODE) --nbval-current-env --nbval-cell-timeout=300 \
                $(if $(SANITIZE),--nbval-sanitize-with $(SANITIZE))
 # -n (nitpicky) also flags every {py:func} role that no API page resolves
@@ -46,10 +48,10 @@ BROWSER_TESTS := $(wildcard tests/browser/test_*.py)
 BENCH_ARGS ?= --json _build/bench/bench_engine.json
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help venv test unit-test notebook-test reader-test browser-test pdf-test html-check student pdf pdf-deps browser-deps book record bench measurements clean distclean
+.PHONY: audit help venv test unit-test notebook-test reader-test browser-test pdf-test html-check student pdf pdf-deps browser-deps book record bench measurements clean distclean
 
 help:
-	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
 
 venv: $(STAMP)
 
@@ -70,7 +72,7 @@ unit-test: venv
 
 notebook-test: venv unit-test
 ifneq ($(strip $(NOTEBOOKS)),)
-	env $(NBVAL_CPU) $(PY) -m pytest $(NBVAL_FLAGS) book -q
+	env $(ARITHMETIC) $(PY) -m pytest $(NBVAL_FLAGS) book -q
 else
 	@echo "make test: no notebooks in book/, nbval skipped"
 endif
@@ -148,10 +150,17 @@ book: venv
 	@if [ -f $(PDF_DIR)/book.pdf ]; then cp $(PDF_DIR)/book.pdf _build/html/sslvit-book.pdf; fi
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
-# Execute notebooks top to bottom on a fresh kernel and store their outputs, on the native CPU kernels.
+# Execute notebooks top to bottom on a fresh kernel and store their outputs, in the book's one arithmetic.
 record: venv
-	env -u ATEN_CPU_CAPABILITY -u MKL_ENABLE_INSTRUCTIONS $(VENV)/bin/jupyter-execute --inplace --timeout=600 \
+	env -u MKL_ENABLE_INSTRUCTIONS $(ARITHMETIC) $(VENV)/bin/jupyter-execute --inplace --timeout=600 \
 	    $(or $(NB),$(NOTEBOOKS))
+
+# The chaos audit (chapter 7): every chapter re-executed under other arithmetic (native kernels, MKL's AVX2 and
+# AVX-512 paths where this CPU has them, swapped thread counts, step sizes x (1 + 1e-12)); lists every output that
+# changes. AUDIT_MODES=native,threads for a subset. Copy _build/audit/audit.json to lib/sslvit/results/ to ship it.
+AUDIT_MODES ?= native,mkl-avx2,mkl-avx512,threads,step-size
+audit: venv
+	$(PY) tests/audit/chaos_audit.py --modes $(AUDIT_MODES) --json _build/audit/audit.json
 
 bench: venv
 	@mkdir -p _build/bench

@@ -1,33 +1,32 @@
-"""The claim checks' printing: rounded numbers, and bounds for numbers at the level of rounding noise."""
+"""The claim checks' printing: rounded numbers, and fixed tolerances for numbers at the level of rounding noise."""
 from __future__ import annotations
 
 import math
 
 import pytest
 
-from sslvit.checks import AtMost, ClaimFailed, check, fmt, order_bound
+from sslvit.checks import Below, ClaimFailed, below, check, fmt
 
 
-def test_order_bound_is_the_next_power_of_ten():
-    assert order_bound(3.47e-18) == 1e-17 and order_bound(1.73e-18) == 1e-17    # two CPUs, one bound
-    assert order_bound(-2.5e-8) == 1e-7 and order_bound(1e-7) == 1e-7
-    assert order_bound(0.0) == 0.0 and order_bound(0.0, floor=1e-12) == 1e-12
-    assert order_bound(5.9e-17, floor=1e-12) == 1e-12 and order_bound(3.6e-13, floor=1e-12) == 1e-12
-    assert order_bound(2e-11, floor=1e-12) == 1e-10
-    assert isinstance(order_bound(1e-9), AtMost) and isinstance(order_bound(1e-9), float)
-    for bad in (float("nan"), float("inf")):
-        with pytest.raises(ValueError, match="finite"):
-            order_bound(bad)
-    with pytest.raises(ValueError, match="floor"):
-        order_bound(1e-9, floor=-1.0)
+def test_below_reports_against_a_fixed_tolerance():
+    # two CPUs with different rounding noise print the same line, and glue the same number (the tolerance)
+    assert fmt(below(3.47e-18, 1e-10)) == fmt(below(-1.73e-18, 1e-10)) == fmt(below(0.0, 1e-10)) == "<= 1e-10: yes"
+    assert repr(below(3.47e-18, 1e-10)) == "1e-10" and f"{below(3e-8, 1e-6):.0e}" == "1e-06"
+    b = below(2e-9, 1e-10)                      # above the tolerance: says so, and glues the number itself
+    assert not b.holds and b.value == 2e-9 and fmt(b) == "= 2e-09 > 1e-10: no" and repr(b) == "2e-09"
+    assert isinstance(b, Below) and isinstance(b, float) and below(1e-10, 1e-10).holds
+    assert fmt([below(4e-17, 1e-12), 0.5]) == "[<= 1e-12: yes, 0.500]"
+    for bad in (float("nan"), float("inf"), "x", None):
+        with pytest.raises(ValueError, match="value=.*finite number"):
+            below(bad, 1e-10)
+    for tol in (0.0, -1e-10, float("inf"), True, "1e-10"):
+        with pytest.raises(ValueError, match="tol=.*positive finite"):
+            below(1e-12, tol)
 
 
-def test_bounds_print_as_bounds(capsys):
-    assert fmt(order_bound(3.47e-18)) == "<=1e-17" and fmt(order_bound(0.0)) == "0"
-    assert fmt([order_bound(4e-17, floor=1e-12), 0.5]) == "[<=1e-12, 0.500]"
-    assert repr(order_bound(3.47e-18)) == "1e-17" and f"{order_bound(3e-8):.0e}" == "1e-07"
-    check("X", "a statement", True, error=order_bound(2e-16), size=0.25)
-    assert capsys.readouterr().out == "CHECK X PASS: a statement (error<=1e-15, size=0.250)\n"
+def test_check_prints_tolerances(capsys):
+    check("X", "a statement", True, error=below(2e-16, 1e-12), size=0.25)
+    assert capsys.readouterr().out == "CHECK X PASS: a statement (error <= 1e-12: yes, size=0.250)\n"
 
 
 def test_check_raises_with_the_numbers():

@@ -7,49 +7,62 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["AtMost", "ClaimFailed", "check", "fmt", "order_bound"]
+__all__ = ["Below", "ClaimFailed", "below", "check", "fmt"]
 
 
 class ClaimFailed(AssertionError):
     """A claim of the paper (or of the book) did not hold for the numbers computed."""
 
 
-class AtMost(float):
-    """An upper bound that stands for a number at the level of rounding noise (see :func:`order_bound`).
+class Below(float):
+    """A number at the level of rounding noise, reported against a fixed tolerance (see :func:`below`).
 
-    A ``float`` (it compares and glues as its value); :func:`fmt` and :func:`check` print it as ``<=1e-17``.
+    As a ``float`` it is the tolerance, so a glued ``Below`` reads the same on every CPU while it holds;
+    ``value`` is the number itself and ``holds`` says whether ``|value| <= tol``. :func:`fmt` and :func:`check`
+    print it as ``<= 1e-10: yes`` (or ``= 3.2e-09 > 1e-10: no``).
     """
+
+    value: float
+    holds: bool
+
+    def __new__(cls, value: float, tol: float) -> "Below":
+        self = super().__new__(cls, tol)
+        self.value, self.holds = value, abs(value) <= tol
+        return self
 
     def __repr__(self) -> str:
-        return float.__repr__(self)
+        return float.__repr__(self) if self.holds else f"{self.value:.3g}"
+
+    def __str__(self) -> str:
+        return f"<= {float(self):.0e}: yes" if self.holds else f"= {self.value:.3g} > {float(self):.0e}: no"
 
 
-def order_bound(value: Any, floor: float = 0.0) -> AtMost:
-    """The smallest power of ten at or above ``|value|``, and at least ``floor``: how a number at the level of
-    rounding noise is reported.
+def below(value: Any, tol: float) -> Below:
+    """Report ``|value|`` against the fixed tolerance ``tol``: how the book prints a number at the level of
+    rounding noise (chapter 7).
 
-    An error of ``3.47e-18`` on one CPU is ``1.73e-18`` on another; both are ``<= 1e-17``, which is what the
-    number means. ``floor`` (a power of ten) keeps noise of any size below it as one bound: float64 NMI between
-    ``1e-17`` and ``1e-13`` is ``<= 1e-12`` with ``floor=1e-12``. ``0`` stays ``0`` without a floor.
-    Raises ``ValueError`` for ``nan``, ``inf`` or a negative ``floor``.
+    Rounding noise differs between CPUs (``3.47e-18`` on one, ``1.73e-18`` on another, ``0`` on a third); whether
+    it is below a tolerance chosen for the science (``1e-10`` for a float64 identity, ``1e-6`` for float32) does
+    not. Raises ``ValueError`` for a ``value`` that is not a finite number or a ``tol`` that is not a positive
+    finite number.
     """
-    value = abs(float(value))
-    if not math.isfinite(value):
+    try:
+        v = abs(float(value))
+    except (TypeError, ValueError):
+        raise ValueError(f"value={value!r} is not allowed: a finite number") from None
+    if not math.isfinite(v):
         raise ValueError(f"value={value!r} is not allowed: a finite number")
-    if not (math.isfinite(floor) and floor >= 0):
-        raise ValueError(f"floor={floor!r} is not allowed: a power of ten >= 0")
-    if value == 0.0:
-        return AtMost(floor)
-    exponent = math.ceil(math.log10(value))
-    return AtMost(max(float(f"1e{exponent}"), floor))
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (math.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol={tol!r} is not allowed: a positive finite tolerance")
+    return Below(v, float(tol))
 
 
 def fmt(value: Any, digits: int = 3) -> str:
     """Round numbers for printing (stable across runs at the printed precision)."""
     if isinstance(value, bool):
         return str(value)
-    if isinstance(value, AtMost):
-        return "0" if value == 0 else f"<={float(value):.0e}"
+    if isinstance(value, Below):
+        return str(value)
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
@@ -69,8 +82,7 @@ def check(claim: str, statement: str, passed: bool, digits: int = 3, **numbers: 
     reads as true when it passes; ``passed``: the verdict computed from ``numbers``; ``numbers``: the values
     the verdict depends on, printed rounded to ``digits``.
     """
-    details = ", ".join(f"{k}{fmt(v, digits)}" if isinstance(v, AtMost) and v != 0 else f"{k}={fmt(v, digits)}"
-                        for k, v in numbers.items())
+    details = ", ".join(f"{k} {v}" if isinstance(v, Below) else f"{k}={fmt(v, digits)}" for k, v in numbers.items())
     line = f"CHECK {claim} {'PASS' if passed else 'FAIL'}: {statement}" + (f" ({details})" if details else "")
     if not passed:
         raise ClaimFailed(line)

@@ -13,6 +13,7 @@ from typing import Any, Optional, Sequence, Union
 import torch
 
 from sslvit.core.data import draw_images, draw_mask, make_layout
+from sslvit.core.perturb import step_size_factor
 
 __all__ = ["STREAMS", "random_stream", "ImageBatch", "RunBatch", "SHARED_DATA", "SHARED_TRAIN", "check_runs", "chunks"]
 
@@ -84,7 +85,8 @@ class RunBatch:
         self.layouts = tuple(make_layout(r.data, random_stream(r.train.seed, STREAMS["layout"])) for r in runs)
         self.area = torch.stack([lay.area for lay in self.layouts]).to(self.device)        # (R, K, P)
         self.coords = self.layouts[0].coords
-        self.lr = torch.tensor([r.train.lr for r in runs], dtype=dtype, device=self.device)  # (R,)
+        # (R,); step_size_factor() is exactly 1.0 except under the chaos audit's perturbation (chapter 7)
+        self.lr = torch.tensor([r.train.lr * step_size_factor() for r in runs], dtype=dtype, device=self.device)
         self.train_streams = [random_stream(r.train.seed, STREAMS["train"]) for r in runs]
         self.objective = first.train.objective.bind(self)
         separate = any(extra for r in runs for _, extra in self.objective.views(r))

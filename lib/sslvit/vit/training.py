@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sslvit.core.metrics import attention_distance, nmi
+from sslvit.core.perturb import step_size_factor
 from sslvit.vit.model import TinyViT, ViTConfig
 from sslvit.core.validation import not_allowed
 
@@ -179,7 +180,8 @@ def train_vit(task: Task, vit: ViTConfig, cfg: ViTTrainConfig) -> ViTRun:
             torch.manual_seed(cfg.seed + 1_000_003)
             projector = nn.Sequential(nn.Linear(vit.width, vit.width), nn.GELU(), nn.Linear(vit.width, cfg.proj_dim))
     params = list(model.parameters()) + (list(projector.parameters()) if projector is not None else [])
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    lr = cfg.lr * step_size_factor()   # exactly cfg.lr except under the chaos audit's perturbation (chapter 7)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
     g_data = torch.Generator().manual_seed(cfg.seed)
     g_mask = torch.Generator().manual_seed(cfg.seed + 7919)
     losses = torch.empty(cfg.steps, dtype=torch.float64)
@@ -187,7 +189,7 @@ def train_vit(task: Task, vit: ViTConfig, cfg: ViTTrainConfig) -> ViTRun:
     for step in range(cfg.steps):
         if cfg.warmup:
             for group in opt.param_groups:
-                group["lr"] = cfg.lr * min(1.0, (step + 1) / cfg.warmup)
+                group["lr"] = lr * min(1.0, (step + 1) / cfg.warmup)
         if cfg.objective == "mae":
             x = task.batch(g_data, cfg.batch_size).float()
             vis = bernoulli_visible(x.shape[0], x.shape[1], cfg.mask_prob, g_mask)
