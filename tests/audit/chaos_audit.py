@@ -104,6 +104,23 @@ def code_cells(notebook: Path) -> list[str]:
     return ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
 
 
+def uncompared_cells(book: Path) -> list[dict]:
+    """The code cells whose output nbval does not compare (tag ``nbval-ignore-output`` or ``nbval-skip``, or the
+    comment ``# NBVAL_IGNORE_OUTPUT``), each with its first comment line, which says why."""
+    out = []
+    for nb in sorted(book.glob("*.ipynb")):
+        cells = [c for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
+        for i, c in enumerate(cells):
+            tags = set(c.get("metadata", {}).get("tags", []))
+            source = "".join(c["source"])
+            if tags & {"nbval-ignore-output", "nbval-skip"} or "NBVAL_IGNORE_OUTPUT" in source:
+                comments = [l.strip("# ").strip() for l in source.splitlines()
+                            if l.startswith("#") and "NBVAL" not in l]
+                out.append({"notebook": nb.name, "cell": i, "why": comments[0] if comments else "",
+                            "shown": "remove-cell" not in tags})
+    return out
+
+
 def findings(junit: Path, book: Path) -> tuple[int, list[dict]]:
     """(cells run, the cells whose output differs or that raised) from nbval's JUnit report."""
     suite = ET.parse(junit).getroot()
@@ -163,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"chaos_audit: unknown mode(s) {unknown}; allowed: {', '.join(MODES)}", file=sys.stderr)
         return 2
     report = {"cpu": cpu_name(), "python": platform.python_version(), "torch": torch_version(),
-              "vendor_probe": vendor_probe(), "modes": [], "skipped": []}
+              "vendor_probe": vendor_probe(), "modes": [], "skipped": [], "uncompared": uncompared_cells(ROOT / "book")}
     native_probe = probe(mode_env(MODES["native"]))
     for name in names:
         mode = MODES[name]

@@ -166,6 +166,13 @@ class FullQTrajectory:
     def final(self) -> dict[str, torch.Tensor]:
         return {name: values[-1] for name, values in self.history.items()}
 
+    def correlations(self, run: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Final ``A`` ``(P, K, N)`` and ``B`` ``(P, P)`` of run ``run``, as :meth:`sslvit.train.Trajectory.correlations`
+        (so :func:`sslvit.core.attention.attention_of` reads the attention of position queries off them)."""
+        if not 0 <= run < len(self.runs):
+            raise ValueError(f"run={run} is not allowed: the trajectory has runs 0..{len(self.runs) - 1}")
+        return self.A[run], self.B[run]
+
 
 def _correlations(W: torch.Tensor, V: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     P = W.shape[1]

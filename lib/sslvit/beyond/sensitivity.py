@@ -27,13 +27,14 @@ from typing import Callable, Mapping, Sequence
 import torch
 
 from sslvit.analysis.theory import init_rates
-from sslvit.beyond.fullq import train_fullq
+from sslvit.beyond.fullq import FullQTrajectory, train_fullq
+from sslvit.core.attention import attention_of
 from sslvit.beyond.variants import Variant
 from sslvit.core.data import DataConfig, information_gap
 from sslvit.core.training import Run, TrainConfig
 
 __all__ = ["CLAIMS", "VERDICTS", "Verdict", "first_step_ratio", "claim_verdicts", "GAP_DEFINITIONS",
-           "GapBoundary", "gap_boundaries", "SweepResult", "sensitivity_sweep"]
+           "GapBoundary", "gap_boundaries", "SweepResult", "sensitivity_sweep", "landing_areas"]
 
 CLAIMS = ("mae_local", "phase_one", "cl_global", "cl_one_pattern", "mae_vs_cl")
 VERDICTS = ("holds", "qualified", "breaks")
@@ -182,3 +183,28 @@ def sensitivity_sweep(variant: Variant, data: Mapping[str, DataConfig], train: M
             traj = train_fullq(runs, variant=variant, log_steps=log_steps)
             histories[objective][sign], steps, seconds = traj.history, traj.steps, seconds + traj.seconds
     return SweepResult(claim_verdicts(histories["mae"], histories["cl"]), histories, steps, seconds)
+
+
+def landing_areas(traj: FullQTrajectory, batch: int = 64, seed: int = 99) -> list[dict]:
+    """Where each run puts the attention of its local queries, cluster by cluster (chapter 15's cosine study).
+
+    For every run of ``traj`` (position queries, e.g. cosine-similarity CL) and every cluster ``k``: the mean
+    attention mass of the local queries of ``batch`` fresh images of that cluster on each area, on the visible
+    keys (:func:`sslvit.core.attention.attention_of`). Returns one dict per (run, cluster): ``run``, ``seed``,
+    ``cluster``, ``areas`` (``N``), ``top_area`` (``0`` is the global area), ``on_global`` (``top_area == 0``),
+    ``global_share`` and ``top_share`` (attention on the global and on the top area).
+    """
+    rows = []
+    for r, run in enumerate(traj.runs):
+        view = attention_of(traj, r, batch=batch, seed=seed)
+        local = (view.key_area != 0).to(view.mass.dtype)                            # (B, P) local queries
+        mass = (view.mass * local[:, None, :]).sum(2) / local.sum(1, keepdim=True)   # (B, N) per image and area
+        for k in range(run.data.clusters):
+            chosen = view.sample.cluster == k
+            if not bool(chosen.any()):
+                continue
+            m = mass[chosen].mean(0)
+            top = int(m.argmax())
+            rows.append({"run": r, "seed": run.train.seed, "cluster": k, "areas": run.data.n_areas, "top_area": top,
+                         "on_global": top == 0, "global_share": float(m[0]), "top_share": float(m[top])})
+    return rows
