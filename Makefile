@@ -30,10 +30,12 @@ SANITIZE := $(wildcard book/sanitize.cfg)
 # --nbval compares every stored output; switch to --nbval-lax to check only cells marked # NBVAL_CHECK_OUTPUT
 NBVAL_MODE ?= --nbval
 # One arithmetic for the stored outputs (chapter 7): they are recorded (`make record`) and compared (nbval) with
-# PyTorch's portable kernels (ATEN_CPU_CAPABILITY=default) and MKL's conditional numerical reproducibility
-# (MKL_CBWR=COMPATIBLE), which give the same bits on every x86-64 CPU, Intel or AMD, AVX2 or AVX-512; every
+# PyTorch's portable kernels (ATEN_CPU_CAPABILITY=default), MKL's conditional numerical reproducibility
+# (MKL_CBWR=COMPATIBLE), NumPy's baseline kernels (its AVX2 and AVX-512 dispatch disabled) and one OpenBLAS kernel
+# for NumPy's linear algebra, which give the same bits on every x86-64 CPU, Intel or AMD, AVX2 or AVX-512; every
 # chapter fixes its thread count. What changes under the reader's native arithmetic is listed by `make audit`.
-ARITHMETIC := ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE
+ARITHMETIC := ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE \
+              NPY_DISABLE_CPU_FEATURES=X86_V3,X86_V4,AVX512_ICL,AVX512_SPR OPENBLAS_CORETYPE=Nehalem
 NBVAL_FLAGS := $(NBVAL_MODE) --nbval-current-env --nbval-cell-timeout=300 \
                $(if $(SANITIZE),--nbval-sanitize-with $(SANITIZE))
 # -n (nitpicky) also flags every {py:func} role that no API page resolves
@@ -72,7 +74,7 @@ unit-test: venv
 
 notebook-test: venv unit-test
 ifneq ($(strip $(NOTEBOOKS)),)
-	env $(ARITHMETIC) $(PY) -m pytest $(NBVAL_FLAGS) book -q
+	env $(ARITHMETIC) $(PY) -m pytest $(NBVAL_FLAGS) $(or $(NB),book) -q
 else
 	@echo "make test: no notebooks in book/, nbval skipped"
 endif
@@ -166,11 +168,12 @@ bench: venv
 	@mkdir -p _build/bench
 	$(PY) benchmarks/bench_engine.py $(BENCH_ARGS)
 
-# About 45 minutes on 2 cores; writes _build/measurements/*.json. Copy them to lib/sslvit/results/ to ship them.
+# About 65 minutes on 2 cores; writes _build/measurements/*.json. Copy them to lib/sslvit/results/ to ship them.
 measurements: venv
 	@mkdir -p _build/measurements
 	$(PY) benchmarks/phase_length.py --json _build/measurements/phase_length.json
 	$(PY) benchmarks/phase_diagram.py --json _build/measurements/phase_diagram.json
+	env $(ARITHMETIC) $(PY) benchmarks/sensitivity_seeds.py --json _build/measurements/sensitivity_seeds.json
 
 clean:
 	rm -rf _build .pytest_cache

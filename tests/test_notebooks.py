@@ -87,10 +87,27 @@ def test_no_full_precision_floats(path: Path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_rounding_noise_is_printed_as_a_bound(path: Path):
-    """A number at float64 rounding level (an error of 3.47e-18 on one CPU is 1.73e-18 on another) is printed by
-    its order (``sslvit.checks.order_bound``: ``<=1e-17``), never as a value."""
+    """A number at float64 rounding level (an error of 3.47e-18 on one CPU is 1.73e-18 on another) is printed
+    against a fixed tolerance (``sslvit.checks.below``: ``<= 1e-10: yes``), never as a value."""
     found = noise_values(path)
-    assert not found, "rounding noise printed as a value; print order_bound(x) instead:\n" + "\n".join(found)
+    assert not found, "rounding noise printed as a value; print below(x, tol) instead:\n" + "\n".join(found)
+
+
+ORDER_BOUND = re.compile(r"<=1e[-+]\d+")     # how an order-of-magnitude bound used to print (no space)
+
+
+def test_order_bound_pattern():
+    """The scan finds a bound printed as an order of magnitude and leaves a fixed tolerance alone."""
+    assert ORDER_BOUND.findall("err<=1e-17, [<=1e-07, 0.5], <= 1e-10: yes, <= 1e-06: no") == ["<=1e-17", "<=1e-07"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_order_of_magnitude_bounds(path: Path):
+    """Rounding noise is reported against a fixed tolerance (``<= 1e-10: yes``), never by its order of magnitude
+    (``<=1e-17``), which differs between machines."""
+    found = [f"{path.name} cell {i}, {where}: {m.group(0)}" for i, cell in enumerate(_cells(path))
+             for where, text in _output_texts(cell) for m in ORDER_BOUND.finditer(text)]
+    assert not found, "a bound printed as an order of magnitude; print below(x, tol) instead:\n" + "\n".join(found)
 
 
 def _is_glued_image(out: dict) -> tuple[str, bool] | None:

@@ -41,3 +41,29 @@ def test_bad_values_name_the_variable(monkeypatch, bad):
     monkeypatch.setenv(STEP_SIZE_ENV, bad)
     with pytest.raises(ValueError, match=f"{STEP_SIZE_ENV}=.*not allowed: a number with \\|eps\\| <= 1e-6"):
         step_size_factor()
+
+
+def test_book_arithmetic_matches_the_makefile():
+    """The Makefile's ARITHMETIC (record, nbval) and sslvit.core.perturb.BOOK_ARITHMETIC name the same settings."""
+    from pathlib import Path
+
+    from sslvit.core.perturb import BOOK_ARITHMETIC
+
+    text = Path(__file__).resolve().parents[1].joinpath("Makefile").read_text().replace("\\\n", " ")
+    line = next(l for l in text.splitlines() if l.startswith("ARITHMETIC :="))
+    settings = dict(item.split("=", 1) for item in line.split(":=", 1)[1].split())
+    assert settings == BOOK_ARITHMETIC
+
+
+def test_in_book_arithmetic(monkeypatch):
+    from sslvit.core.perturb import BOOK_ARITHMETIC, in_book_arithmetic
+
+    for k, v in BOOK_ARITHMETIC.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv(STEP_SIZE_ENV, raising=False)
+    assert in_book_arithmetic()
+    monkeypatch.setenv(STEP_SIZE_ENV, "1e-12")
+    assert not in_book_arithmetic()
+    monkeypatch.delenv(STEP_SIZE_ENV)
+    monkeypatch.delenv("MKL_CBWR")
+    assert not in_book_arithmetic()

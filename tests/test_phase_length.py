@@ -91,7 +91,7 @@ def test_stored_phase_lengths_cover_both_signs_and_four_sizes():
     assert sorted({r["patches"] for r in runs}) == [64, 256, 1024, 4096]
     assert {r["seed"] for r in runs} == {0, 1, 2}
     assert any(r["delta"] > 0 for r in runs) and any(r["delta"] < 0 for r in runs)
-    assert set(STORED_RESULTS) == {"bench_engine", "phase_length", "phase_diagram", "audit"}
+    assert set(STORED_RESULTS) == {"bench_engine", "phase_length", "phase_diagram", "audit", "sensitivity_seeds"}
     from importlib.resources import files
     shipped = {f.name.removesuffix(".json") for f in files("sslvit").joinpath("results").iterdir() if f.name.endswith(".json")}
     assert shipped == set(STORED_RESULTS)             # every shipped measurement is named, with its script

@@ -103,17 +103,34 @@ def _history(own, glob, nmi, ratio=None, cls=None):
 
 
 def test_claim_verdicts_grade_holds_qualified_breaks():
-    mae = {"+": _history([0.9, 0.8], [0.0, 0.0], [0.5, 0.4], [2.0, 3.0]), "-": _history([0.9, 0.7], [0.0, 0.1], [0.6, 0.6], [0.5, 0.4])}
-    cl = {"+": _history([0.0, 0.0], [0.99, 0.95], [0.0, 0.001]), "-": _history([0.0, 0.0], [0.97, 0.92], [0.0, 0.0])}
+    n = 20                                                                    # runs per sign
+    rep = lambda *v: [x for x in v for _ in range(n // len(v))]              # noqa: E731
+    mae = {"+": _history(rep(0.9, 0.8), rep(0.0), rep(0.5, 0.4), rep(2.0, 3.0)),
+           "-": _history(rep(0.9, 0.7), rep(0.0, 0.1), rep(0.6), rep(0.5, 0.4))}
+    cl = {"+": _history(rep(0.0), rep(0.99, 0.95), rep(0.0, 0.001)), "-": _history(rep(0.0), rep(0.97, 0.92), rep(0.0))}
     v = claim_verdicts(mae, cl)
     assert set(v) == set(CLAIMS) and all(x.verdict == "holds" for x in v.values())
-    mae["-"] = _history([0.3, 0.2], [0.5, 0.6], [0.6, 0.6], [1.5, 0.4])      # MAE not local, Phase I at Delta < 0
-    cl["-"] = _history([0.0, 0.0], [0.6, 0.3], [0.08, 0.0])
+    assert str(v["cl_global"].shares["strict"]) == "40 of 40 (at least 93% at 95%)"
+    mae["-"] = _history(rep(0.3, 0.2), rep(0.5, 0.6), rep(0.6), rep(1.5, 0.4))   # MAE not local, Phase I at Delta < 0
+    cl["-"] = _history(rep(0.0), rep(0.6, 0.3), rep(0.08, 0.0))
     v = claim_verdicts(mae, cl)
-    assert v["mae_local"].verdict == "qualified" and v["phase_one"].verdict == "qualified"
-    assert v["cl_global"].verdict == "breaks" and v["cl_one_pattern"].verdict == "qualified"
+    assert v["mae_local"].verdict == "qualified" and v["phase_one"].verdict == "qualified"     # one sign only
+    assert v["cl_global"].verdict == "qualified" and v["cl_one_pattern"].verdict == "qualified"
     assert v["mae_vs_cl"].verdict == "qualified"
-    cl = {s: _history([0.0, 0.0], [0.1, 0.1], [0.0, 0.0], cls=[0.99, 0.98]) for s in "+-"}
+    cl = {s: _history(rep(0.0), rep(0.6, 0.3), rep(0.0)) for s in "+-"}      # half the runs reach even 0.5
+    assert claim_verdicts(mae, cl)["cl_global"].verdict == "qualified"
+    cl = {s: _history(rep(0.0), rep(0.3), rep(0.2)) for s in "+-"}           # no run reaches 0.5, NMI above 0.1
+    v = claim_verdicts(mae, cl)
+    assert v["cl_global"].verdict == "breaks" and v["cl_one_pattern"].verdict == "breaks"
+    # one failure in 40 still holds; three do not (the 95% lower bound drops below 0.8)
+    one_off = {"+": _history(rep(0.0), [0.3] + [0.99] * (n - 1), rep(0.0)), "-": cl["-"] | _history(rep(0.0), rep(0.99), rep(0.0))}
+    assert claim_verdicts(mae, one_off)["cl_global"].verdict == "holds"
+    three_off = {"+": _history(rep(0.0), [0.3] * 3 + [0.99] * (n - 3), rep(0.0)), "-": one_off["-"]}
+    assert claim_verdicts(mae, three_off)["cl_global"].verdict == "qualified"
+    few = {s: {k: t[:, :3] for k, t in h.items()} for s, h in one_off.items()}
+    few_mae = {s: {k: t[:, :3] for k, t in h.items()} for s, h in mae.items()}
+    assert claim_verdicts(few_mae, few)["cl_one_pattern"].verdict == "qualified"   # three seeds cannot hold
+    cl = {s: _history(rep(0.0), rep(0.1), rep(0.0), cls=rep(0.99, 0.98)) for s in "+-"}
     assert claim_verdicts(mae, cl)["cl_global"].verdict == "holds"          # the [CLS] query's attention counts
     with pytest.raises(ValueError, match="signs"):
         claim_verdicts({"+": mae["+"]}, cl)
@@ -136,9 +153,36 @@ def test_sensitivity_sweep_grades_the_book_model():
     assert data["+"].delta > 0 > data["-"].delta
     train = {"mae": TrainConfig(objective="mae", lr=300.0, steps=6, batch_size=8),
              "cl": TrainConfig(objective="cl", lr=3000.0, steps=6, batch_size=8)}
-    result = sensitivity_sweep(Variant(), data, train, seeds=(0, 1), log_steps=[0, 1, 6])
+    result = sensitivity_sweep(Variant(), data, train, seeds=range(8), log_steps=[0, 1, 6])
     assert set(result.verdicts) == set(CLAIMS) and result.steps == [0, 1, 6]
-    assert result.histories["cl"]["-"]["nmi"].shape == (3, 2)
-    assert result.verdicts["cl_one_pattern"].verdict == "holds"            # exact symmetry at Q = 0
+    assert result.histories["cl"]["-"]["nmi"].shape == (3, 8)
+    assert result.verdicts["cl_one_pattern"].verdict == "holds"            # exact symmetry at Q = 0: 16 of 16 runs
     with pytest.raises(ValueError, match="contain 0 and 1"):
         sensitivity_sweep(Variant(), data, train, seeds=(0,), log_steps=[0, 6])
+
+
+def test_sweep_from_stored_regrades_stored_histories():
+    from sslvit.beyond.sensitivity import sweep_from_stored
+    n = 20
+    h = lambda own, glob, nmi, ratio=1.0: {k: v.tolist() for k, v in _history([own] * n, [glob] * n, [nmi] * n,  # noqa: E731
+                                                                               [ratio] * n).items()}
+    stored = {"ours": {"mae": {"+": h(0.9, 0.0, 0.5, 2.0), "-": h(0.9, 0.0, 0.5, 0.5)},
+                       "cl": {"+": h(0.0, 0.99, 0.0), "-": h(0.0, 0.95, 0.0)}}}
+    out = sweep_from_stored(stored, steps=[0, 60])
+    assert out["ours"].steps == [0, 60] and out["ours"].histories["cl"]["-"]["nmi"].dtype == torch.float64
+    assert all(v.verdict == "holds" for v in out["ours"].verdicts.values())
+    assert out["ours"].verdicts["mae_local"].shares["strict"].n == 2 * n
+
+
+def test_landing_areas_find_the_top_area_per_cluster():
+    from sslvit.beyond.sensitivity import landing_areas
+    runs = [Run(DATA, TrainConfig(objective="cl", lr=3000.0, steps=8, batch_size=8, seed=s)) for s in (0, 1)]
+    traj = train_fullq(runs, log_every=8)
+    rows = landing_areas(traj, batch=16, seed=3)
+    assert {(r["run"], r["cluster"]) for r in rows} <= {(r, k) for r in (0, 1) for k in range(DATA.clusters)}
+    for r in rows:
+        assert 0 <= r["top_area"] < r["areas"] == DATA.n_areas and r["on_global"] == (r["top_area"] == 0)
+        assert 0 <= r["global_share"] <= r["top_share"] <= 1 + 1e-12
+    assert any(r["on_global"] for r in rows)                  # dot-product CL from Q = 0 lands on the global area
+    with pytest.raises(ValueError, match="run=5"):
+        traj.correlations(5)

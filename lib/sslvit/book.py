@@ -150,13 +150,15 @@ def benchmark_results() -> dict:
 
 #: the measurements shipped with the library (``sslvit/results/NAME.json``) and the script that makes each
 STORED_RESULTS = {"bench_engine": "benchmarks/bench_engine.py", "phase_length": "benchmarks/phase_length.py",
-                  "phase_diagram": "benchmarks/phase_diagram.py", "audit": "tests/audit/chaos_audit.py"}
+                  "phase_diagram": "benchmarks/phase_diagram.py", "audit": "tests/audit/chaos_audit.py",
+                  "sensitivity_seeds": "benchmarks/sensitivity_seeds.py"}
 
 
 def stored_results(name: str) -> dict:
     """A measurement shipped with the library as ``sslvit/results/NAME.json``, made by the script
     :data:`STORED_RESULTS` names (``bench_engine``: chapter 7; ``phase_length``: chapter 4's Phase I at large
-    ``P``; ``phase_diagram``: chapter 6's diagram at ``P = 256``; ``audit``: chapter 7's chaos audit). Rerun the script to measure on your machine."""
+    ``P``; ``phase_diagram``: chapter 6's diagram at ``P = 256``; ``audit``: chapter 7's chaos audit;
+    ``sensitivity_seeds``: chapter 15's twenty seeds). Rerun the script to measure on your machine."""
     import json
     from importlib.resources import files
 

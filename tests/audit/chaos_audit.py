@@ -21,7 +21,9 @@ Also recorded: a probe of the recording mode's vendor independence, the bits of 
 product under every MKL code path this CPU offers (``MKL_CBWR``, ``MKL_ENABLE_INSTRUCTIONS``), in the recording
 mode and natively.
 
-Writes a JSON report (``--json``) that chapter 7 shows. Exit status 0 when every mode ran (changed outputs are
+Writes a JSON report (``--json``) that chapter 7 shows: per mode and notebook the cells run, their seconds and the
+cells that could not be verified (those after a cell that timed out), and every changed cell with its diff.
+``--notebooks`` audits some chapters only; with ``--update`` their results replace theirs in an existing report. Exit status 0 when every mode ran (changed outputs are
 findings, listed in the report, not failures), 1 when a mode could not run.
 """
 from __future__ import annotations
@@ -38,9 +40,11 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from sslvit.core.perturb import BOOK_ARITHMETIC
+
 ROOT = Path(__file__).resolve().parents[2]
-RECORDING = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"}
-NATIVE_UNSET = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS")
+RECORDING = dict(BOOK_ARITHMETIC)              # the Makefile's ARITHMETIC
+NATIVE_UNSET = (*BOOK_ARITHMETIC, "MKL_ENABLE_INSTRUCTIONS")
 MODES = {
     "native": {"env": {}, "unset": NATIVE_UNSET, "what": "the CPU's native ATen kernels and MKL's automatic code path"},
     "mkl-avx2": {"env": {"MKL_CBWR": "AVX2"}, "unset": NATIVE_UNSET, "what": "native ATen kernels, MKL's AVX2 path"},
@@ -52,16 +56,20 @@ MODES = {
                   "what": "the recording arithmetic, every step size multiplied by 1 + 1e-12"},
 }
 PROBE = """
-import hashlib, torch
+import hashlib, numpy, torch
 torch.manual_seed(0); torch.set_num_threads(1)
 x, y = torch.randn(300, 257, dtype=torch.float64), torch.randn(257, 301, dtype=torch.float64)
-h = lambda t: hashlib.sha256(t.numpy().tobytes()).hexdigest()[:12]
-print(h(x @ y), h(x.float() @ y.float()))
+h = lambda a: hashlib.sha256(numpy.ascontiguousarray(a).tobytes()).hexdigest()[:12]
+a, b = x.numpy(), y.numpy()
+print(h((x @ y).numpy()), h((x.float() @ y.float()).numpy()), h(numpy.tanh(a) @ b))
 """
 PROBE_SETTINGS = [("default", {}), ("MKL_CBWR=AVX2", {"MKL_CBWR": "AVX2"}), ("MKL_CBWR=AVX512", {"MKL_CBWR": "AVX512"}),
                   ("MKL_CBWR=SSE4_2", {"MKL_CBWR": "SSE4_2"}),
                   ("MKL_ENABLE_INSTRUCTIONS=AVX2", {"MKL_ENABLE_INSTRUCTIONS": "AVX2"}),
-                  ("MKL_ENABLE_INSTRUCTIONS=SSE4_2", {"MKL_ENABLE_INSTRUCTIONS": "SSE4_2"})]
+                  ("MKL_ENABLE_INSTRUCTIONS=SSE4_2", {"MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}),
+                  ("NumPy without AVX-512", {"NPY_DISABLE_CPU_FEATURES": "X86_V4,AVX512_ICL,AVX512_SPR"}),
+                  ("NumPy, OpenBLAS without AVX2", {"NPY_DISABLE_CPU_FEATURES": "X86_V3,X86_V4,AVX512_ICL,AVX512_SPR",
+                                                    "OPENBLAS_CORETYPE": "Nehalem"})]
 
 
 def mode_env(mode: dict) -> dict:
@@ -76,16 +84,18 @@ def probe(env: dict) -> list[str]:
 
 
 def vendor_probe() -> dict:
-    """Bits of a float64 and a float32 product under each MKL setting, natively and in the recording mode."""
+    """Bits of a float64 and a float32 torch product (MKL) and of a NumPy computation (tanh, then an OpenBLAS
+    product) under each setting of PROBE_SETTINGS, natively and in the recording mode."""
     rows = []
     for name, extra in PROBE_SETTINGS:
         base = {k: v for k, v in os.environ.items() if k not in NATIVE_UNSET}
         native = probe({**base, **extra})
         recording = probe({**base, **extra, **RECORDING})
-        rows.append({"setting": name, "native_f64": native[0], "native_f32": native[1],
-                     "recording_f64": recording[0], "recording_f32": recording[1]})
-    return {"rows": rows, "recording_identical": len({(r["recording_f64"], r["recording_f32"]) for r in rows}) == 1,
-            "native_paths": len({(r["native_f64"], r["native_f32"]) for r in rows})}
+        rows.append({"setting": name, "native_f64": native[0], "native_f32": native[1], "native_numpy": native[2],
+                     "recording_f64": recording[0], "recording_f32": recording[1], "recording_numpy": recording[2]})
+    book = {(r["recording_f64"], r["recording_f32"], r["recording_numpy"]) for r in rows}
+    return {"rows": rows, "recording_identical": len(book) == 1,
+            "native_paths": len({(r["native_f64"], r["native_f32"], r["native_numpy"]) for r in rows})}
 
 
 def copy_book(dest: Path, swap_threads: bool) -> None:
@@ -121,36 +131,49 @@ def uncompared_cells(book: Path) -> list[dict]:
     return out
 
 
-def findings(junit: Path, book: Path) -> tuple[int, list[dict]]:
-    """(cells run, the cells whose output differs or that raised) from nbval's JUnit report."""
+def findings(junit: Path, book: Path) -> tuple[dict, list[dict]]:
+    """Per notebook ``{"cells", "seconds", "not_verified"}`` and the cells whose output differs, that raised or that
+    timed out, from nbval's JUnit report. A cell after a timeout runs on but cannot be verified (nbval expects it
+    to fail): it counts as not verified when it fails."""
     suite = ET.parse(junit).getroot()
-    cases = suite.iter("testcase")
-    found, n = [], 0
-    for case in cases:
-        n += 1
+    per_nb: dict[str, dict] = {}
+    found = []
+    for case in suite.iter("testcase"):
+        match = re.search(r"([^./]+)\.ipynb", case.get("classname", "") + "." + case.get("file", ""))
+        nb_name = f"{match.group(1)}.ipynb" if match else case.get("classname", "?")
+        stats = per_nb.setdefault(nb_name, {"cells": 0, "seconds": 0.0, "not_verified": 0})
+        stats["cells"] += 1
+        stats["seconds"] += float(case.get("time", 0) or 0)
+        skipped = case.find("skipped")
+        if skipped is not None and "xfail" in (skipped.get("type") or ""):
+            stats["not_verified"] += 1
+            continue
         bad = case.find("failure") if case.find("failure") is not None else case.find("error")
         if bad is None:
             continue
-        match = re.search(r"([^./]+)\.ipynb", case.get("classname", "") + "." + case.get("file", ""))
-        nb_name = match.group(1) if match else case.get("classname", "?")
         cell = int(case.get("name", "Cell -1").split()[-1])
-        nb = next(book.glob(f"{nb_name}.ipynb"), None)
-        source = code_cells(nb)[cell] if nb is not None and 0 <= cell else ""
+        nb = book / nb_name
+        source = code_cells(nb)[cell] if nb.exists() and 0 <= cell else ""
         message = (bad.get("message") or "") + "\n" + (bad.text or "")
         message = re.sub(r"(\x1b|#x1B)\[[0-9;]*m", "", message)
         diff = [l.strip()[:200] for l in message.splitlines()
                 if l.strip().startswith(("- ", "+ ", "mismatch ")) or "Error" in l.split(":")[0]]
-        found.append({"notebook": f"{nb_name}.ipynb", "cell": cell, "first_line": source.splitlines()[0] if source else "",
-                      "kind": "error" if "exception" in message.lower() and not diff else "output differs",
-                      "diff": diff[:12]})
-    return n, found
+        kind = ("timeout" if "Timeout of" in message else
+                "error" if "exception" in message.lower() and not diff else "output differs")
+        found.append({"notebook": nb_name, "cell": cell, "first_line": source.splitlines()[0] if source else "",
+                      "kind": kind, "diff": diff[:12]})
+    for stats in per_nb.values():
+        stats["seconds"] = round(stats["seconds"])
+    return per_nb, found
 
 
 def run_mode(name: str, workdir: Path, timeout: int, notebooks: list[str]) -> dict:
     mode = MODES[name]
+    workdir = workdir.resolve()
     book = workdir / name / "book"
     copy_book(book, mode.get("threads", False))
     junit = workdir / name / "nbval.xml"
+    junit.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", f"--nbval-cell-timeout={timeout}",
            "--nbval-sanitize-with", str(book / "sanitize.cfg"), "-q", "-p", "no:cacheprovider",
            f"--junitxml={junit}"] + ([str(book / nb) for nb in notebooks] or [str(book)])
@@ -160,10 +183,28 @@ def run_mode(name: str, workdir: Path, timeout: int, notebooks: list[str]) -> di
     (workdir / name / "nbval.log").write_text(proc.stdout + proc.stderr)
     if not junit.exists():
         raise RuntimeError(f"mode {name}: nbval wrote no report (exit {proc.returncode}); see {workdir / name}/nbval.log")
-    cells, found = findings(junit, book)
-    print(f"audit {name}: {cells} cells, {len(found)} changed, {seconds:.0f} s", flush=True)
-    return {"mode": name, "what": mode["what"], "env": mode["env"], "cells": cells, "changed": found,
-            "seconds": round(seconds)}
+    per_nb, found = findings(junit, book)
+    today = time.strftime("%Y-%m-%d")
+    for stats in per_nb.values():
+        stats["date"] = today
+    print(f"audit {name}: {sum(v['cells'] for v in per_nb.values())} cells, {len(found)} changed, "
+          f"{seconds:.0f} s", flush=True)
+    return summarise({"mode": name, "what": mode["what"], "env": mode["env"], "notebooks": per_nb, "changed": found})
+
+
+def summarise(mode: dict) -> dict:
+    """Add the totals over the notebooks (``cells``, ``seconds``, ``not_verified``) to a mode's report."""
+    for key in ("cells", "seconds", "not_verified"):
+        mode[key] = sum(v[key] for v in mode["notebooks"].values())
+    return mode
+
+
+def merge(old: dict, new: dict) -> dict:
+    """A mode's report after auditing some notebooks again: their counts and findings replace the old ones."""
+    again = set(new["notebooks"])
+    merged = {**old, "notebooks": {**old["notebooks"], **new["notebooks"]},
+              "changed": [c for c in old["changed"] if c["notebook"] not in again] + new["changed"]}
+    return summarise(merged)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", type=Path, default=ROOT / "_build" / "audit")
     ap.add_argument("--cell-timeout", type=int, default=600)
     ap.add_argument("--notebooks", default="", help="comma-separated notebook names in book/ (default: all)")
+    ap.add_argument("--update", action="store_true",
+                    help="merge into the report at --json: the notebooks audited now replace their earlier results")
     args = ap.parse_args(argv)
     names = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = [m for m in names if m not in MODES]
@@ -181,6 +224,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     report = {"cpu": cpu_name(), "python": platform.python_version(), "torch": torch_version(),
               "vendor_probe": vendor_probe(), "modes": [], "skipped": [], "uncompared": uncompared_cells(ROOT / "book")}
+    previous = json.loads(args.json.read_text()) if args.update and args.json.exists() else None
+    if previous is not None:
+        report["modes"] = [m for m in previous["modes"] if m["mode"] not in names]
+        report["skipped"] = [s for s in previous["skipped"] if s["mode"] not in names]
+        earlier = {m["mode"]: m for m in previous["modes"]}
     native_probe = probe(mode_env(MODES["native"]))
     for name in names:
         mode = MODES[name]
@@ -188,8 +236,13 @@ def main(argv: list[str] | None = None) -> int:
             report["skipped"].append({"mode": name, "why": "MKL computes the same bits as in native on this CPU"})
             print(f"audit {name}: skipped, same MKL bits as native on this CPU", flush=True)
             continue
-        report["modes"].append(run_mode(name, args.workdir, args.cell_timeout,
-                                         [n.strip() for n in args.notebooks.split(",") if n.strip()]))
+        result = run_mode(name, args.workdir, args.cell_timeout,
+                          [n.strip() for n in args.notebooks.split(",") if n.strip()])
+        if previous is not None and name in earlier:
+            result = merge(earlier[name], result)
+        report["modes"].append(result)
+    order = list(MODES)
+    report["modes"].sort(key=lambda m: order.index(m["mode"]))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     print(f"audit report: {args.json}")
