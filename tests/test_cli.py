@@ -124,11 +124,11 @@ def test_table_output_without_json(capsys):
         (["train", "--objective", "byol"], "--objective"),
         (["train", "--layout", "hex"], "--layout"),
         (["train", "--patches", "abc"], "--patches"),
-        (["train", "--local-size", "5"], "local_size"),               # P = 256, C_s = 64: 192 % 5 != 0
-        (["train", "--local-size", "64"], "local_size"),              # not smaller than the global area
-        (["train", "--mask-prob", "1.5"], "mask_prob"),
-        (["train", "--lr", "-1"], "lr"),
-        (["train", "--threads", "0"], "threads"),
+        (["train", "--local-size", "5"], "--local-size=5"),               # P = 256, C_s = 64: 192 % 5 != 0
+        (["train", "--local-size", "64"], "--local-size=64"),              # not smaller than the global area
+        (["train", "--mask-prob", "1.5"], "--mask-prob=1.5"),
+        (["train", "--lr", "-1"], "--lr=-1"),
+        (["train", "--threads", "0"], "--threads=0"),
         (["train", "--steps", "5", "--log-every", "0"], "log-every"),
         (["train", "--kappa-s", "0.5"], "kappa"),
         (["train", "--kappa-s", "0.5", "--kappa-c", "0.25", "--global-size", "16"], "kappa"),
@@ -179,7 +179,7 @@ def test_init_std_reaches_the_run(capsys):
     assert configs_from_args(args).train.init_std == 1e-6
     code, _, err = run_main(["train", "--patches", "16", "--global-size", "8", "--local-size", "2", "--steps", "1",
                              "--init-std", "-1"], capsys)
-    assert code != 0 and "init_std" in err
+    assert code != 0 and "--init-std" in err
 
 
 def test_help_documents_every_flag(capsys):

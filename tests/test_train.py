@@ -198,7 +198,7 @@ def test_logged_losses_recomputed_on_evaluation_batch(objective):
     model on the evaluation batch (the run's stream 2: images, first mask, second mask) at the final A, B."""
     cfg = DataConfig(patches=16, clusters=3, global_size=8, local_size=2)
     tc = TrainConfig(objective=objective, lr=100.0 if objective == "mae" else 300.0, steps=10, batch_size=8,
-                     seed=6, negatives=4 if objective == "cl" else None, tau=0.5)
+                     seed=6, negatives=4 if objective == "cl" else None, tau=0.5 if objective == "cl" else 1.0)
     traj = train(Run(cfg, tc), log_every=10, eval_batch=8)
     g = _stream_fn(6, 2)
     cluster, scale = draw_images(cfg, 8, g)
@@ -233,17 +233,30 @@ def test_logged_losses_recomputed_on_evaluation_batch(objective):
 # ---- errors --------------------------------------------------------------------------------------------------
 
 def test_training_diverged_reports_step_and_hint():
-    """A non-finite training loss raises TrainingDiverged naming the step and suggesting a smaller step size.
+    """Correlations that overflow raise TrainingDiverged naming the step and the likely causes.
 
-    CL with τ = 1e-300 and lr = 1e20: step 1 is finite, its update overflows A to ±inf, so the loss of step 2 is NaN.
+    CL with τ = 1e-300 and lr = 1e20: step 1 is finite, its update overflows A to ±inf. (Before the correlations
+    were checked after every update, this surfaced one step later as a NaN training loss, or as a NaN evaluation
+    loss at step 1 when step 1 was logged; the check after the update now stops it first, in both cases.)
     """
     cfg = DataConfig(patches=16, clusters=3, global_size=8, local_size=2)
     run = Run(cfg, TrainConfig(objective="cl", lr=1e20, tau=1e-300, steps=5, batch_size=8))
-    with pytest.raises(TrainingDiverged, match=r"training loss .* at step 2 .*smaller step size"):
-        train(run, log_every=100)
-    with pytest.raises(TrainingDiverged, match=r"evaluation loss .* at step 1 .*smaller step size"):
-        train(run, log_every=1)                           # the step-1 evaluation already sees the overflow
+    for log_every in (100, 1):
+        with pytest.raises(TrainingDiverged, match=r"a correlation \(A or B\) after the update is NaN or infinite at step 1 "
+                                                   r".*temperature tau.*smaller step size"):
+            train(run, log_every=log_every)
     assert issubclass(TrainingDiverged, FloatingPointError)
+
+
+def test_saturated_correlations_are_divergence():
+    """Correlations too large for the softmax to resolve (lr = 1e30: finite, but every score's rounding unit
+    exceeds 1) stop the training with the step size named, instead of a frozen loss reported as success; a
+    large random start is refused at step 0 with the initial scale named."""
+    cfg = DataConfig(patches=16, clusters=3, global_size=8, local_size=2)
+    with pytest.raises(TrainingDiverged, match=r"beyond what the softmax can resolve .* at step 1 .*smaller step size"):
+        train(Run(cfg, TrainConfig(lr=1e30, steps=5, batch_size=8)), log_every=5)
+    with pytest.raises(TrainingDiverged, match=r"at step 0 .*initial scale init_std"):
+        train(Run(cfg, TrainConfig(init_std=1e300, steps=5, batch_size=8)), log_every=5)
 
 
 def test_sane_step_size_does_not_diverge():

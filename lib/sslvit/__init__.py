@@ -7,13 +7,25 @@ metrics, to be read top to bottom), :mod:`sslvit.analysis` (the analysis behind 
 :mod:`sslvit.plots` (figures), :mod:`sslvit.cli` (``python -m sslvit``). Outer rooms import the core, never the
 reverse. The names below are the core's, plus the objectives of chapters 11 and 12.
 """
+import sys as _sys
+
+if _sys.argv[:1] == ["-m"]:  # ``python -m sslvit`` is loading the library: Ctrl-C now is one line and status 130
+    import os as _os
+    import signal as _signal
+
+    def _interrupted_while_loading(signum, frame):  # noqa: ANN001
+        _sys.stderr.write("python -m sslvit: interrupted: stopped while loading (Ctrl-C)\n")
+        _sys.stderr.flush()
+        _os._exit(130)
+
+    _signal.signal(_signal.SIGINT, _interrupted_while_loading)
 from sslvit.beyond.memory import MemoryQueue
 from sslvit.beyond.mix import Mixed
 from sslvit.core.data import DataConfig, Layout, Sample, dense_patches, information_gap, make_layout, sample_batch, sizes_from_kappa
 from sslvit.core.metrics import METRICS, attention_distance, nmi
 from sslvit.core.model import OneLayerViT, correlations_from_q, q_from_correlations
 from sslvit.core.objectives import CL, MAE, Objective
-from sslvit.core.training import DEFAULTS, Run, TrainConfig, Trajectory, TrainingDiverged, evaluate, train
+from sslvit.core.training import DEFAULTS, Run, TrainConfig, Trajectory, TrainingDiverged, TrainingInterrupted, evaluate, train
 
 __version__ = "0.1.0"
 
@@ -21,5 +33,5 @@ __all__ = [
     "DataConfig", "Layout", "Sample", "dense_patches", "information_gap", "make_layout", "sample_batch",
     "sizes_from_kappa", "METRICS", "attention_distance", "nmi", "OneLayerViT", "correlations_from_q",
     "q_from_correlations", "Objective", "MAE", "CL", "MemoryQueue", "Mixed", "DEFAULTS", "Run", "TrainConfig",
-    "Trajectory", "TrainingDiverged", "evaluate", "train", "__version__",
+    "Trajectory", "TrainingDiverged", "TrainingInterrupted", "evaluate", "train", "__version__",
 ]

@@ -19,9 +19,10 @@ from typing import Optional
 import torch
 
 from sslvit.core.attention import attention_of, spread_queries
-from sslvit.core.data import DataConfig
+from sslvit.core.data import DataConfig, check_mask_prob
+from sslvit.core.runs import MAX_SEED
 from sslvit.core.training import DEFAULTS, Run, TrainConfig, train
-from sslvit.core.validation import not_allowed
+from sslvit.core.validation import check_int, not_allowed
 
 __all__ = ["PATCHES", "LOCAL_SIZE", "GLOBAL_SIZES", "STEP_SIZE", "DEFAULT_STEPS", "MAX_STEPS", "METRIC_NAMES",
            "Setting", "Outcome", "retrain"]
@@ -54,18 +55,19 @@ class Setting:
     def __post_init__(self) -> None:
         if self.objective not in STEP_SIZE:
             raise not_allowed("objective", self.objective, "'mae' or 'cl'")
+        object.__setattr__(self, "global_size", check_int(
+            "global_size", self.global_size, allowed=f"one of {GLOBAL_SIZES} (whole 2 x 2 blocks of the 8 x 8 grid)"))
         if self.global_size not in GLOBAL_SIZES:
             raise not_allowed("global_size", self.global_size, f"one of {GLOBAL_SIZES} (whole 2 x 2 blocks of the 8 x 8 grid)")
         if self.mask_prob is None:
             object.__setattr__(self, "mask_prob", float(DEFAULTS[self.objective]["mask_prob"]))
-        if not (isinstance(self.mask_prob, (int, float)) and 0.0 < float(self.mask_prob) < 1.0):
-            raise not_allowed("mask_prob", self.mask_prob, "a masking probability strictly between 0 and 1")
+        object.__setattr__(self, "mask_prob", check_mask_prob(self.mask_prob))
         if self.steps is None:
             object.__setattr__(self, "steps", DEFAULT_STEPS[self.objective])
-        if not (isinstance(self.steps, int) and 0 <= self.steps <= MAX_STEPS):
-            raise not_allowed("steps", self.steps, f"an integer number of steps from 0 to {MAX_STEPS}")
-        if not (isinstance(self.seed, int) and self.seed >= 0):
-            raise not_allowed("seed", self.seed, "a non-negative integer")
+        object.__setattr__(self, "steps", check_int("steps", self.steps, 0, MAX_STEPS,
+                                                    allowed=f"an integer number of steps from 0 to {MAX_STEPS}"))
+        object.__setattr__(self, "seed", check_int("seed", self.seed, 0, MAX_SEED,
+                                                   allowed=f"an integer from 0 to {MAX_SEED}"))
 
     @property
     def data(self) -> DataConfig:
@@ -108,6 +110,11 @@ def retrain(setting: Setting, view_mask_prob: Optional[float] = None, image_seed
     Runs with the same ``global_size`` and ``seed`` share the layout and, for the same ``view_mask_prob`` and
     ``image_seed``, the image and its mask.
     """
+    if not isinstance(setting, Setting):
+        raise TypeError(f"retrain(setting={setting!r}) is not allowed: a playground Setting")
+    if view_mask_prob is not None:
+        view_mask_prob = check_mask_prob(view_mask_prob, "view_mask_prob")
+    image_seed = check_int("image_seed", image_seed, 0, allowed="a non-negative integer")
     steps = int(setting.steps or 0)
     run = Run(setting.data, TrainConfig(objective=setting.objective, mask_prob=setting.mask_prob,
                                         lr=STEP_SIZE[setting.objective], steps=max(steps, 1), seed=setting.seed))
@@ -118,7 +125,7 @@ def retrain(setting: Setting, view_mask_prob: Optional[float] = None, image_seed
     A, B = traj.correlations(0)
     if not steps:                                  # the model at initialisation, Q = 0: uniform attention
         A, B = torch.zeros_like(A), torch.zeros_like(B)
-    view = attention_of(traj, 0, batch=1, mask_prob=view_mask_prob or setting.mask_prob, seed=image_seed, A=A, B=B)
+    view = attention_of(traj, 0, batch=1, mask_prob=setting.mask_prob if view_mask_prob is None else view_mask_prob, seed=image_seed, A=A, B=B)
     metrics = {name: float(traj.history[name][last, 0]) for name in METRIC_NAMES}
     width = setting.data.grid_hw[1]
     return Outcome(setting=setting, metrics=metrics, attn=view.attn[0], key_area=view.key_area[0],

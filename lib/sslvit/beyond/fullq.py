@@ -248,7 +248,9 @@ class _FullQData:
         size = eval_batch if eval_batch is not None else train0.batch_size
         if isinstance(size, bool) or not isinstance(size, int) or size < train0.objective.min_images:
             raise not_allowed("eval_batch", eval_batch, "a positive integer (at least 2 for CL)")
-        negatives = torch.tensor([r.train.negatives for r in state.runs])
+        # CL's negatives (an objective without negatives leaves them None; its mask is then unused)
+        negatives = torch.tensor([state.images - 1 if r.train.negatives is None else r.train.negatives
+                                  for r in state.runs])
         self.allowed = negatives_mask(negatives, state.images)                         # (R, Bt, Bt)
         self.eval_allowed = negatives_mask(negatives.clamp(max=size - 1), size)
         self.D = token_dim(state.runs[0].data)

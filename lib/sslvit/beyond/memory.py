@@ -20,15 +20,15 @@ from typing import Any, ClassVar, Optional, Sequence
 import torch
 
 from sslvit.core.objectives import CL, BoundCL, Objective, cl_loss, in_batch_logits, representation
+from sslvit.core.validation import check_int
 
 __all__ = ["MemoryQueue", "RepresentationQueue", "cl_loss_with_queue", "check_queue_length"]
 
 
-def check_queue_length(queue: int) -> None:
-    """``queue`` must be a non-negative integer (0: no queue)."""
-    if isinstance(queue, bool) or not isinstance(queue, int) or queue < 0:
-        raise ValueError(f"queue={queue!r} is not allowed: a non-negative integer number of past representations "
-                         "(0 = no memory queue)")
+def check_queue_length(queue: int) -> int:
+    """``queue`` as an ``int`` if it is a non-negative integer (0: no queue)."""
+    return check_int("queue", queue, 0, allowed="a non-negative integer number of past representations "
+                     "(0 = no memory queue)")
 
 
 class RepresentationQueue:
@@ -134,12 +134,17 @@ class MemoryQueue(Objective):
     defaults: ClassVar[dict[str, Any]] = CL.defaults
     min_images: ClassVar[int] = 2
     n_views: ClassVar[int] = 2
+    contrastive: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        check_queue_length(self.queue)
+        object.__setattr__(self, "queue", check_queue_length(self.queue))
 
     def settings(self) -> dict[str, Any]:
         return {"queue": self.queue}
+
+    def state_bytes(self, n_areas: int, item: int) -> int:
+        """The queue: ``queue`` representations ``(N,)``, their clusters (int64) and validity flags."""
+        return self.queue * (n_areas * item + 8 + 1)
 
     def bind(self, runs: Any) -> "BoundMemoryQueue":
         return BoundMemoryQueue(runs)

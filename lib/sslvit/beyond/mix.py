@@ -38,7 +38,7 @@ from sslvit.core.data import check_mask_prob
 from sslvit.core.objectives import MAE, BoundCL, BoundObjective, Objective, register_objective
 from sslvit.core.objectives.mae import BoundMAE
 
-from sslvit.core.validation import not_allowed
+from sslvit.core.validation import check_real, not_allowed
 
 __all__ = ["MIX_SCALE", "CL_MASK_PROB", "Mixed", "mix_weights", "combine", "collapse_onset"]
 
@@ -118,14 +118,14 @@ class Mixed(Objective):
     defaults: ClassVar[dict[str, Any]] = MAE.defaults
     min_images: ClassVar[int] = 2
     n_views: ClassVar[int] = 3
+    contrastive: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        lam, scale = self.weight, self.scale
-        if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0.0 <= float(lam) <= 1.0:
-            raise not_allowed("weight", lam, "the weight λ of the MAE term, a number in [0, 1]")
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (math.isfinite(scale) and scale > 0):
-            raise not_allowed("scale", scale, "c > 0, the factor of the CL term (default 20 = 2e4 / 1e3)")
-        check_mask_prob(self.cl_mask_prob)
+        object.__setattr__(self, "weight", check_real("weight", self.weight, 0.0, 1.0,
+                                                      allowed="the weight λ of the MAE term, a number in [0, 1]"))
+        object.__setattr__(self, "scale", check_real("scale", self.scale, 0.0, low_open=True,
+                                                     allowed="c > 0, the factor of the CL term (default 20 = 2e4 / 1e3)"))
+        object.__setattr__(self, "cl_mask_prob", check_mask_prob(self.cl_mask_prob, "cl_mask_prob"))
 
     def settings(self) -> dict[str, Any]:
         return {"mix": self.weight, "mix_scale": self.scale, "cl_mask_prob": self.cl_mask_prob}

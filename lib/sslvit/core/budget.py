@@ -27,8 +27,12 @@ EVAL_CHUNK_ELEMENTS = 8_000_000
 IMAGE_PART_ELEMENTS = 16_000_000
 
 #: tensors of the (images, areas, positions) size alive at once in a training step: two kept by the forward
-#: pass of every view, and the temporaries of one backward pass
-X_PER_VIEW, X_TEMPORARIES = 2, 6
+#: pass of every view, and the temporaries of the loss and one backward pass (10: measured, MAE at P = 64 with
+#: 10^5 images peaks at 1.67 GB above the process's base, which 6 temporaries underestimated at 1.10 GB)
+X_PER_VIEW, X_TEMPORARIES = 2, 10
+#: tensors of the (images, images) size per run of a contrastive objective alive at once (the offsets of the
+#: negatives mask, int64, counted as two; the mask; the same-cluster matrix, the logits and their gradient)
+PAIR_TENSORS = 6
 #: tensors of the P × P size per run alive at once in an engine call (e^B, its transpose, the gradient, ...)
 PP_TENSORS = 6
 #: tensors of the dense attention's size alive at once in the evaluation (scores, softmax, a product, x log x)
@@ -54,6 +58,16 @@ class MemoryEstimate:
         return self.state + max(self.step, self.evaluation)
 
 
+#: metrics logged per run and logged step (a float64 each), with room for an objective's own
+HISTORY_METRICS = 16
+
+
+def images_bytes(runs: int, images: int, n_areas: int, patches: int, views: int, item: int) -> int:
+    """Bytes of a drawn batch of ``images`` images per run: clusters (int64), scales, the views' masks (bool) and
+    the float64 uniforms a mask is drawn from."""
+    return runs * images * (8 + 8 * n_areas + item * n_areas + views * patches + 8 * patches)
+
+
 def _per_call(runs: int, images: int, per_image: int, chunk: int, part: int, splits: bool) -> tuple[int, int]:
     """(runs, images) in one engine call, as :func:`sslvit.core.training.loss_and_grads` chooses them."""
     r = max(1, min(runs, chunk // max(images * per_image, 1)))
@@ -62,10 +76,14 @@ def _per_call(runs: int, images: int, per_image: int, chunk: int, part: int, spl
     return r, images
 
 
-def estimate_memory(runs: Sequence[Any], dtype: torch.dtype = torch.float64, eval_batch: Optional[int] = None
-                    ) -> MemoryEstimate:
+def estimate_memory(runs: Sequence[Any], dtype: torch.dtype = torch.float64, eval_batch: Optional[int] = None,
+                    logged: int = 2) -> MemoryEstimate:
     """Estimate the memory of ``sslvit.train(runs, dtype=dtype, eval_batch=eval_batch)`` from the configurations
-    alone (no tensor is made). ``runs``: :class:`~sslvit.core.training.Run` objects sharing ``P`` and ``K``."""
+    alone (no tensor is made). ``runs``: :class:`~sslvit.core.training.Run` objects sharing ``P`` and ``K``;
+    ``logged``: the number of logged steps. Counts every tensor that grows with a setting: the correlations and
+    the optimiser's moments, the training batch (or the fixed population) and the evaluation batch, an
+    objective's own state (a memory queue), the logged history, and the larger of one training step's and one
+    evaluation's working tensors."""
     first = runs[0]
     R, P, K = len(runs), first.data.patches, first.data.clusters
     N = max(r.data.n_areas for r in runs)
@@ -74,19 +92,24 @@ def estimate_memory(runs: Sequence[Any], dtype: torch.dtype = torch.float64, eva
     splits = objective.splits_images
     images = first.train.images_per_step
     moments = 3 if first.train.optimizer == "adam" else 1
-    state = 8 * R * K * P + item * R * (P * K * N + P * P) * (1 + moments)
-    r, b = _per_call(R, images, N * P, TRAIN_CHUNK_ELEMENTS, IMAGE_PART_ELEMENTS, splits)
-    step = item * ((X_PER_VIEW * objective.n_views + X_TEMPORARIES) * r * b * N * P + PP_TENSORS * r * P * P)
     size = eval_batch if eval_batch is not None else first.train.batch_size
+    state = (8 * R * K * P + item * R * (P * K * N + P * P) * (1 + moments)
+             + images_bytes(R, images, N, P, objective.n_views, item) + images_bytes(R, size, N, P, 1, item)
+             + sum(r.train.objective.state_bytes(N, item) for r in runs) + 8 * R * HISTORY_METRICS * logged)
+    r, b = _per_call(R, images, N * P, TRAIN_CHUNK_ELEMENTS, IMAGE_PART_ELEMENTS, splits)
+    pairs = PAIR_TENSORS if objective.contrastive else 0                        # InfoNCE: every image against every other
+    step = item * ((X_PER_VIEW * objective.n_views + X_TEMPORARIES) * r * b * N * P + PP_TENSORS * r * P * P
+                   + pairs * r * images * images)
     r, b = _per_call(R, size, P * P, EVAL_CHUNK_ELEMENTS, IMAGE_PART_ELEMENTS, True)
     kept = 0 if splits else r * size * N * P * (X_PER_VIEW + X_TEMPORARIES // 2)  # CL: masses of all images
-    evaluation = item * (ATTN_TENSORS * r * b * P * P + kept + PP_TENSORS * r * P * P)
+    evaluation = item * (ATTN_TENSORS * r * b * P * P + kept + PP_TENSORS * r * P * P + pairs * r * size * size)
     return MemoryEstimate(state=int(state), step=int(step), evaluation=int(evaluation))
 
 
 def available_memory(device: Union[str, torch.device] = "cpu") -> Optional[int]:
     """Bytes free for a new computation: the GPU's free memory, or on the CPU the kernel's ``MemAvailable``
-    (and the container's limit, if lower); ``None`` where it cannot be read."""
+    (and the container's limit and the process's address-space limit, if lower); ``None`` where it cannot be
+    read."""
     device = torch.device(device)
     if device.type == "cuda":
         return int(torch.cuda.mem_get_info(device)[0])
@@ -109,7 +132,25 @@ def available_memory(device: Union[str, torch.device] = "cpu") -> Optional[int]:
         if limit.isdigit() and int(limit) < 1 << 60:
             free = min(free, int(limit) - used) if free is not None else int(limit) - used
         break
+    room = _address_space_room()
+    if room is not None:
+        free = min(free, room) if free is not None else room
     return free
+
+
+def _address_space_room() -> Optional[int]:
+    """Bytes this process may still map under its address-space limit (``ulimit -v``), or ``None`` if unlimited."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/status") as f:
+            size = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+        return max(0, soft - size)
+    except (ImportError, OSError, ValueError, StopIteration):
+        return None
 
 
 def _gb(n: float) -> str:
@@ -117,19 +158,21 @@ def _gb(n: float) -> str:
 
 
 def check_fits(runs: Sequence[Any], dtype: torch.dtype, eval_batch: Optional[int],
-               device: Union[str, torch.device] = "cpu") -> MemoryEstimate:
+               device: Union[str, torch.device] = "cpu", logged: int = 2) -> MemoryEstimate:
     """Raise :class:`TooLarge` when :func:`estimate_memory` exceeds :func:`available_memory` (unless the
     environment variable ``SSLVIT_NO_MEMORY_CHECK`` is set). Returns the estimate."""
-    estimate = estimate_memory(runs, dtype, eval_batch)
+    estimate = estimate_memory(runs, dtype, eval_batch, logged)
     free = None if os.environ.get("SSLVIT_NO_MEMORY_CHECK") else available_memory(device)
     if free is not None and estimate.total > free:
         first = runs[0]
         raise TooLarge(
             f"this training needs about {_gb(estimate.total)} but {_gb(free)} are free on {device} "
             f"({len(runs)} run(s), P = {first.data.patches}, {max(r.data.n_areas for r in runs)} areas, "
-            f"{first.train.images_per_step} images per step, {dtype}; estimate: {_gb(estimate.state)} for the "
-            f"correlations A, B and their gradients, {_gb(estimate.step)} per training step, "
+            f"{first.train.images_per_step} images per step, {logged} logged steps, {dtype}; estimate: "
+            f"{_gb(estimate.state)} for the correlations A, B, their gradients, the images, an objective's state "
+            f"and the history, {_gb(estimate.step)} per training step, "
             f"{_gb(estimate.evaluation)} per evaluation). Memory grows with P² (the P × P correlations and "
             "attention) and with the number of runs trained together: use fewer patches, larger areas (fewer "
-            "areas), fewer runs per call, a smaller batch_size or eval_batch, or torch.float32")
+            "areas), fewer runs per call, a smaller batch_size, population, eval_batch or memory queue, fewer logged "
+            "steps, or torch.float32")
     return estimate

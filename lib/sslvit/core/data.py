@@ -20,7 +20,7 @@ from typing import Optional, Union
 
 import torch
 
-from sslvit.core.validation import not_allowed
+from sslvit.core.validation import check_flag, check_int, check_real, is_integer, not_allowed
 
 __all__ = [
     "DataConfig",
@@ -35,6 +35,10 @@ __all__ = [
 ]
 
 LAYOUTS = ("random", "grid")
+#: the largest per-area scale magnitude |L|, |U| a configuration may ask for (the paper's scales are in [0.5, 1.5])
+MAX_SCALE = 1000.0
+#: the largest log-standard deviation of the log-normal scale law, the smallest tail index of the Pareto law
+MAX_LOG_SD, MIN_TAIL_INDEX = 4.0, 1.1
 GLOBAL = 0  #: index of the global area in every cluster
 
 
@@ -118,20 +122,18 @@ class DataConfig:
     allow_no_dominant: bool = False
 
     def __post_init__(self) -> None:
+        # numbers are checked, then stored as Python numbers (a NumPy integer is accepted and converted)
         for name in ("patches", "clusters", "global_size", "local_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise not_allowed(name, value, "must be an integer")
-            if value <= 0:
-                raise not_allowed(name, value, "must be a positive integer")
+            object.__setattr__(self, name, check_int(name, getattr(self, name), 1, allowed="a positive integer"))
         if self.patches < 2:
             raise not_allowed("patches", self.patches, "need at least 2 patches")
         if self.layout not in LAYOUTS:
             raise not_allowed("layout", self.layout, f"one of {LAYOUTS}")
-        if self.global_size > self.patches:
-            raise not_allowed("global_size", self.global_size, f"at most patches={self.patches}")
-        if not isinstance(self.allow_no_dominant, bool):
-            raise not_allowed("allow_no_dominant", self.allow_no_dominant, "True or False")
+        object.__setattr__(self, "allow_no_dominant", check_flag("allow_no_dominant", self.allow_no_dominant))
+        if self.global_size > self.patches - self.local_size:
+            raise not_allowed("global_size", self.global_size,
+                              f"at most patches - local_size = {self.patches - self.local_size} (at least one local "
+                              "area: the local areas are what the book's questions are about)")
         if self.local_size >= self.global_size and not self.allow_no_dominant:
             raise not_allowed("local_size", self.local_size, f"must be smaller than global_size={self.global_size} "
                         "(set allow_no_dominant=True for layouts without a dominant global area)")
@@ -142,10 +144,19 @@ class DataConfig:
                 f"patches - global_size = {self.patches - self.global_size} must be a multiple of local_size "
                 "so that the areas tile the positions exactly",
             )
-        if not (math.isfinite(self.low) and math.isfinite(self.high)):
-            raise ValueError(f"low={self.low}, high={self.high}: scales must be finite")
+        for name in ("low", "high"):
+            object.__setattr__(self, name, check_real(name, getattr(self, name), -MAX_SCALE, MAX_SCALE,
+                                                      allowed=f"a finite per-area scale from {-MAX_SCALE:g} to "
+                                                              f"{MAX_SCALE:g} (the paper's scales are of order 1)"))
         if self.low > self.high:
             raise not_allowed("low", self.low, f"must not exceed high={self.high}")
+        if self.grid_shape is not None:
+            shape = self.grid_shape
+            if not (isinstance(shape, (tuple, list)) and len(shape) == 2 and all(is_integer(x) and x > 0 for x in shape)):
+                raise not_allowed("grid_shape", shape, "None or (H, W), two positive integers")
+            object.__setattr__(self, "grid_shape", (int(shape[0]), int(shape[1])))
+        if self.scale_param is not None:
+            object.__setattr__(self, "scale_param", check_real("scale_param", self.scale_param))
         _check_scale_law(self.scale_law, self.scale_param)
         if self.layout == "grid":
             h, w = self.grid_hw
@@ -228,8 +239,8 @@ def as_generator(seed: GeneratorLike) -> torch.Generator:
     """A CPU ``torch.Generator`` from a seed (int) or the generator itself."""
     if isinstance(seed, torch.Generator):
         return seed
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise not_allowed("seed", seed, "an int or a torch.Generator")
+    seed = check_int("seed", seed, -(2**63), 2**64 - 1,
+                     allowed="an integer from -2**63 to 2**64 - 1 (what a torch.Generator takes) or a torch.Generator")
     g = torch.Generator()
     g.manual_seed(seed)
     return g
@@ -296,14 +307,17 @@ def _check_scale_law(law: str, param: Optional[float]) -> None:
         return
     if param is None:
         return
-    if isinstance(param, bool) or not isinstance(param, (int, float)) or not math.isfinite(param):
-        raise not_allowed("scale_param", param, "a finite number")
-    if law == "sign" and not 0 <= param <= 1:
-        raise not_allowed("scale_param", param, "the probability of a negative sign, in [0, 1]")
-    if law == "lognormal" and param < 0:
-        raise not_allowed("scale_param", param, "the log-standard deviation sigma >= 0")
-    if law == "pareto" and param <= 1:
-        raise not_allowed("scale_param", param, "the tail index alpha > 1 (the mean must exist)")
+    if law == "sign":
+        check_real("scale_param", param, 0.0, 1.0, allowed="the probability of a negative sign, in [0, 1]")
+    if law == "lognormal":
+        check_real("scale_param", param, 0.0, MAX_LOG_SD,
+                   allowed=f"the log-standard deviation sigma from 0 to {MAX_LOG_SD:g} (beyond, the median scale "
+                           f"mean * exp(-sigma^2/2) is below {math.exp(-MAX_LOG_SD**2 / 2):.0e} of the mean: "
+                           "almost every area would be blank)")
+    if law == "pareto":
+        check_real("scale_param", param, MIN_TAIL_INDEX, allowed=f"the tail index alpha >= {MIN_TAIL_INDEX:g} "
+                   "(the mean must exist; closer to 1, the factor (alpha - 1)/alpha shrinks almost every scale "
+                   "towards 0)")
 
 
 def draw_scales(cfg: DataConfig, batch: int, g: torch.Generator) -> torch.Tensor:
@@ -338,16 +352,16 @@ def draw_mask(patches: int, batch: int, mask_prob: float, g: torch.Generator) ->
     return torch.rand(batch, patches, generator=g, dtype=torch.float64) >= mask_prob
 
 
-def check_mask_prob(mask_prob: float) -> None:
-    if not (isinstance(mask_prob, (int, float)) and 0 < mask_prob < 1):
-        raise not_allowed("mask_prob", mask_prob, "a probability strictly between 0 and 1")
+def check_mask_prob(mask_prob: float, name: str = "mask_prob") -> float:
+    """``mask_prob`` as a float if it is a probability strictly between 0 and 1."""
+    return check_real(name, mask_prob, 0.0, 1.0, low_open=True, high_open=True,
+                      allowed="a probability strictly between 0 and 1")
 
 
 def sample_batch(cfg: DataConfig, batch: int, mask_prob: float, seed: GeneratorLike, dtype: torch.dtype = torch.float64) -> Sample:
     """Draw ``batch`` images and one mask each (chapter 1). Reproducible under ``seed``."""
     check_mask_prob(mask_prob)
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise not_allowed("batch", batch, "a positive integer")
+    batch = check_int("batch", batch, 1, allowed="a positive integer")
     g = as_generator(seed)
     cluster, scale = draw_images(cfg, batch, g, dtype)
     visible = draw_mask(cfg.patches, batch, mask_prob, g)

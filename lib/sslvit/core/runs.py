@@ -15,9 +15,13 @@ import torch
 from sslvit.core.data import draw_images, draw_mask, make_layout
 from sslvit.core.perturb import step_size_factor
 
-__all__ = ["STREAMS", "random_stream", "ImageBatch", "RunBatch", "SHARED_DATA", "SHARED_TRAIN", "check_runs", "chunks"]
+__all__ = ["STREAMS", "STREAM_IDS", "MAX_SEED", "random_stream", "ImageBatch", "RunBatch", "SHARED_DATA", "SHARED_TRAIN", "check_runs", "chunks"]
 
 STREAMS = {"layout": 0, "train": 1, "eval": 2, "views": 3, "init": 4}
+#: stream ids are below this; a run's seed and stream give the generator seed ``seed * 1_000_003 + stream``
+STREAM_IDS = 1_000_003
+#: the largest seed whose streams do not wrap around the 63-bit generator seed (and so meet a smaller seed's)
+MAX_SEED = (2**63 - 1) // STREAM_IDS - 1
 #: what runs trained together must share (it fixes the tensor shapes and the loop)
 SHARED_DATA = ("patches", "clusters", "layout", "grid_shape")
 SHARED_TRAIN = ("objective", "steps", "batch_size", "optimizer", "tau", "population")
@@ -25,8 +29,11 @@ SHARED_TRAIN = ("objective", "steps", "batch_size", "optimizer", "tau", "populat
 
 def random_stream(seed: int, stream: int) -> torch.Generator:
     """Independent random stream ``stream`` (see :data:`STREAMS`) of a run's seed."""
+    if not (0 <= seed <= MAX_SEED and 0 <= stream < STREAM_IDS):
+        raise ValueError(f"random_stream(seed={seed!r}, stream={stream!r}): the seed must be from 0 to {MAX_SEED} "
+                         f"and the stream from 0 to {STREAM_IDS - 1}")
     g = torch.Generator()
-    g.manual_seed((seed * 1_000_003 + stream) % (2**63))
+    g.manual_seed(seed * STREAM_IDS + stream)
     return g
 
 

@@ -28,23 +28,53 @@ from sslvit.core.metrics import (area_attention_per_query, attention_distance_pe
                                  local_query_mean, nmi_per_image)
 from sslvit.core.objectives import MAE, CL, Objective, check_negatives, objective_named
 from sslvit.core.perf import keep_large_allocations, release_free_memory
-from sslvit.core.runs import STREAMS, ImageBatch, RunBatch, check_runs, chunks, random_stream
-from sslvit.core.validation import check_device, not_allowed
+from sslvit.core.runs import MAX_SEED, STREAMS, ImageBatch, RunBatch, check_runs, chunks, random_stream
+from sslvit.core.validation import check_device, check_dtype, check_flag, check_int, check_real, not_allowed
 
-__all__ = ["TrainConfig", "Run", "Trajectory", "TrainingDiverged", "train", "evaluate", "loss_and_grads",
+__all__ = ["TrainConfig", "Run", "Trajectory", "TrainingDiverged", "TrainingInterrupted", "SATURATION", "likely_cause",
+           "check_resolvable", "LoggedSteps", "train", "evaluate", "loss_and_grads",
            "check_finite", "image_parts", "GradientDescent", "Adam", "History", "logged_steps", "initial_correlations", "DEFAULTS"]
 
 OPTIMIZERS = ("gd", "adam")
 #: the defaults of the paper's two objectives (sensible for P = 256), by name
 DEFAULTS = {"mae": dict(MAE.defaults), "cl": dict(CL.defaults)}
 class TrainingDiverged(FloatingPointError):
-    """The loss or a gradient became NaN or infinite: ``step``, the indices of the bad ``runs`` and their
-    step sizes ``lrs`` are attributes; the message says the same and suggests a smaller step size."""
+    """The loss or a gradient became NaN or infinite, or the correlations saturated the softmax: ``step``, the
+    indices of the bad ``runs`` and their step sizes ``lrs`` are attributes; the message says the same and names
+    the likely cause (``cause``, default: the step size)."""
 
-    def __init__(self, what: str, step: int, runs: Sequence[int], lrs: Sequence[float]) -> None:
-        self.what, self.step, self.runs, self.lrs = what, step, list(runs), sorted(set(lrs))
-        super().__init__(f"{what} is NaN or infinite at step {step} in run(s) {self.runs} (lr={self.lrs}); "
-                         "try a smaller step size (lr / --lr)")
+    def __init__(self, what: str, step: int, runs: Sequence[int], lrs: Sequence[float],
+                 cause: str = "try a smaller step size (lr / --lr)") -> None:
+        self.what, self.step, self.runs, self.lrs, self.cause = what, step, list(runs), sorted(set(lrs)), cause
+        verb = "" if " is " in what or " are " in what else " is NaN or infinite"
+        super().__init__(f"{what}{verb} at step {step} in run(s) {self.runs} (lr={self.lrs}); {cause}")
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training was interrupted (Ctrl-C): ``trajectory`` holds the metrics logged so far (a
+    :class:`Trajectory` whose last logged step is ``step``, the step that was running is not logged)."""
+
+    def __init__(self, trajectory: "Trajectory", step: int) -> None:
+        self.trajectory, self.step = trajectory, step
+        super().__init__(f"training interrupted at step {step}")
+
+
+#: a correlation larger than this (per dtype: 1 / machine epsilon) makes a score's rounding unit exceed 1, so the
+#: softmax can no longer resolve score differences of order 1: the attention is frozen and training means nothing
+SATURATION = {torch.float64: 1.0 / torch.finfo(torch.float64).eps, torch.float32: 1.0 / torch.finfo(torch.float32).eps}
+
+
+def likely_cause(runs: Sequence["Run"]) -> str:
+    """The settings of ``runs`` most likely to blow up a training, in a sentence that says what to change."""
+    causes = []
+    if any(r.train.objective.contrastive and r.train.tau < 1e-3 for r in runs):
+        causes.append("a very small temperature tau (try tau >= 0.01)")
+    if any(r.train.init_std > 10 for r in runs):
+        causes.append("a large initial scale init_std (try init_std <= 1)")
+    if any(max(abs(r.data.low), abs(r.data.high)) > 10 or r.data.scale_law in ("lognormal", "pareto") for r in runs):
+        causes.append("large or heavy-tailed data scales (low, high, scale_law)")
+    causes.append("a step size too large (try a smaller step size, lr / --lr)")
+    return "likely cause: " + "; or ".join(causes)
 
 
 @dataclass(frozen=True)
@@ -74,6 +104,7 @@ class TrainConfig:
     init_std: float = 0.0
 
     def __post_init__(self) -> None:
+        # the objective's defaults fill the fields left at None; numbers are checked and stored as Python numbers
         objective = objective_named(self.objective) if isinstance(self.objective, str) else self.objective
         if not isinstance(objective, Objective):
             raise not_allowed("objective", self.objective, "a name such as 'mae' or 'cl', or an Objective")
@@ -82,32 +113,37 @@ class TrainConfig:
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
         self._check_numbers()
-        if self.negatives is None:
+        if not objective.contrastive:
+            if self.tau != 1.0:
+                raise not_allowed("tau", self.tau, f"the temperature of CL; objective {objective.name!r} has none "
+                                  "(leave tau=1.0)")
+            if self.negatives is not None:
+                raise not_allowed("negatives", self.negatives, f"the negatives of CL; objective {objective.name!r} "
+                                  "has none (leave negatives=None)")
+        elif self.negatives is None:
             object.__setattr__(self, "negatives", self.images_per_step - 1)
-        check_negatives(self.negatives, self.images_per_step)  # type: ignore[arg-type]
+        if objective.contrastive:
+            object.__setattr__(self, "negatives", check_negatives(self.negatives, self.images_per_step))
         objective.check(self)
 
     def _check_numbers(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise not_allowed("optimizer", self.optimizer, f"one of {OPTIMIZERS}")
-        check_mask_prob(self.mask_prob)  # type: ignore[arg-type]
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise not_allowed("lr", self.lr, "a positive finite step size")
-        for name in ("steps", "batch_size", "seed"):
-            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int):
-                raise not_allowed(name, getattr(self, name), "an integer")
-        if self.steps < 0:  # type: ignore[operator]
-            raise not_allowed("steps", self.steps, "a non-negative integer")
-        if self.batch_size < 1:
-            raise not_allowed("batch_size", self.batch_size, "at least 1")
-        if self.population is not None and (isinstance(self.population, bool) or not isinstance(self.population, int)
-                                            or self.population < 1):
-            raise not_allowed("population", self.population, "None or a positive integer")
-        if not (isinstance(self.tau, (int, float)) and math.isfinite(self.tau) and self.tau > 0):
-            raise not_allowed("tau", self.tau, "a positive temperature")
-        if isinstance(self.init_std, bool) or not isinstance(self.init_std, (int, float)) \
-                or not math.isfinite(self.init_std) or self.init_std < 0:
-            raise not_allowed("init_std", self.init_std, "a finite standard deviation >= 0 (0: start from Q = 0)")
+        numbers = {
+            "mask_prob": check_mask_prob(self.mask_prob),
+            "lr": check_real("lr", self.lr, 0.0, low_open=True, allowed="a positive finite step size"),
+            "steps": check_int("steps", self.steps, 0, allowed="a non-negative integer"),
+            "batch_size": check_int("batch_size", self.batch_size, 1, allowed="a positive integer"),
+            "seed": check_int("seed", self.seed, 0, MAX_SEED, allowed=f"an integer from 0 to {MAX_SEED} (larger "
+                              "seeds would share random streams with smaller ones)"),
+            "tau": check_real("tau", self.tau, 0.0, low_open=True, allowed="a positive finite temperature"),
+            "init_std": check_real("init_std", self.init_std, 0.0,
+                                   allowed="a finite standard deviation >= 0 (0: start from Q = 0)"),
+        }
+        if self.population is not None:
+            numbers["population"] = check_int("population", self.population, 1, allowed="None or a positive integer")
+        for name, value in numbers.items():
+            object.__setattr__(self, name, value)
 
     @property
     def images_per_step(self) -> int:
@@ -118,6 +154,8 @@ class TrainConfig:
         """The settings as plain values: the objective by name, then its own settings."""
         shared = {k: getattr(self, k) for k in ("mask_prob", "lr", "steps", "batch_size", "negatives", "tau",
                                                  "optimizer", "seed", "population", "init_std")}
+        if not self.objective.contrastive:
+            shared["tau"] = None          # no temperature (negatives are already None)
         return {"objective": self.objective.name, **shared, **self.objective.settings()}
 
 
@@ -127,6 +165,14 @@ class Run:
 
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.data, DataConfig):
+            raise TypeError(f"Run(data={self.data!r}) is not allowed: data must be a DataConfig "
+                            "(Run(DataConfig(...), TrainConfig(...)), in this order)")
+        if not isinstance(self.train, TrainConfig):
+            raise TypeError(f"Run(train={self.train!r}) is not allowed: train must be a TrainConfig "
+                            "(Run(DataConfig(...), TrainConfig(...)), in this order)")
 
     @property
     def delta(self) -> float:
@@ -215,7 +261,22 @@ def check_finite(what: str, values: Union[torch.Tensor, Sequence[torch.Tensor]],
     bad = torch.stack([(~torch.isfinite(v.reshape(v.shape[0], -1))).any(-1) for v in parts]).any(0)
     if bool(bad.any()):
         runs = bad.nonzero().flatten().tolist()
-        raise TrainingDiverged(what, step, runs, [state.runs[i].train.lr for i in runs])
+        raise TrainingDiverged(what, step, runs, [state.runs[i].train.lr for i in runs],
+                               likely_cause([state.runs[i] for i in runs]))
+
+
+def check_resolvable(A: torch.Tensor, B: torch.Tensor, step: int, state: RunBatch) -> None:
+    """Raise :class:`TrainingDiverged` naming the runs whose correlations exceed :data:`SATURATION` (the softmax
+    can no longer resolve their scores: the loss would freeze while reporting success)."""
+    limit = SATURATION[A.dtype]
+    size = torch.maximum(A.abs().flatten(1).amax(1), B.abs().flatten(1).amax(1))   # (R,)
+    if not bool(torch.isfinite(size).all()):
+        check_finite("a correlation (A or B) after the update", (A, B), step, state)
+    if bool((size > limit).any()):
+        runs = (size > limit).nonzero().flatten().tolist()
+        raise TrainingDiverged(f"the correlations A, B are beyond what the softmax can resolve (largest "
+                               f"{float(size.max()):.3g} > {limit:.3g})", step, runs,
+                               [state.runs[i].train.lr for i in runs], likely_cause([state.runs[i] for i in runs]))
 
 
 class GradientDescent:
@@ -329,12 +390,35 @@ class History:
         return {k: torch.stack(v) for k, v in self.values.items()}
 
 
-def logged_steps(steps: int, log_every: int, log_steps: Optional[Sequence[int]]) -> set[int]:
-    """Step 0, every ``log_every`` (or the explicit ``log_steps``) and the last step."""
-    if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 1:
-        raise not_allowed("log_every", log_every, "a positive integer")
-    logged = set(range(0, steps + 1, log_every)) if log_steps is None else {int(s) for s in log_steps if 0 <= int(s) <= steps}
-    return logged | {0, steps}
+class LoggedSteps:
+    """The logged steps of a training of ``steps`` steps: step 0, every ``log_every`` (or the explicit
+    ``log_steps``) and the last step. ``t in logged`` and ``len(logged)`` without listing them all."""
+
+    def __init__(self, steps: int, log_every: int, log_steps: Optional[Sequence[int]]) -> None:
+        self.steps, self.log_every = steps, check_int("log_every", log_every, 1, allowed="a positive integer")
+        self.explicit = None if log_steps is None else {0, steps} | {int(s) for s in log_steps if 0 <= int(s) <= steps}
+
+    def __contains__(self, t: object) -> bool:
+        if self.explicit is not None:
+            return t in self.explicit
+        return isinstance(t, int) and 0 <= t <= self.steps and (t % self.log_every == 0 or t == self.steps)
+
+    def __len__(self) -> int:
+        if self.explicit is not None:
+            return len(self.explicit)
+        return self.steps // self.log_every + 1 + (self.steps % self.log_every != 0)
+
+    def __iter__(self):
+        return iter(sorted(self.explicit) if self.explicit is not None else
+                    [t for t in range(0, self.steps + 1, self.log_every)] + ([self.steps] if self.steps % self.log_every else []))
+
+    def __eq__(self, other: object) -> bool:
+        return set(self) == set(other) if isinstance(other, (set, frozenset, LoggedSteps)) else NotImplemented
+
+
+def logged_steps(steps: int, log_every: int, log_steps: Optional[Sequence[int]]) -> LoggedSteps:
+    """Step 0, every ``log_every`` (or the explicit ``log_steps``) and the last step (:class:`LoggedSteps`)."""
+    return LoggedSteps(steps, log_every, log_steps)
 
 
 class Evaluation:
@@ -383,28 +467,42 @@ def train(runs: Union[Run, Sequence[Run]], *, log_every: int = 10, log_steps: Op
     if method not in ("fast", "dense", "compiled"):
         raise not_allowed("method", method, "'fast', 'compiled' or 'dense'")
     runs = check_runs([runs] if isinstance(runs, Run) else list(runs))
-    device = check_device(device)
-    budget.check_fits(runs, dtype, eval_batch, device)            # before anything is allocated
+    dtype, device = check_dtype(dtype), check_device(device)
+    if progress is not None:
+        progress = check_flag("progress", progress)
+    cfg = runs[0].train
+    logged = logged_steps(int(cfg.steps), log_every, log_steps)
+    if eval_batch is not None:
+        eval_batch = check_int("eval_batch", eval_batch, cfg.objective.min_images,
+                               allowed=f"a positive integer (at least {cfg.objective.min_images} for {cfg.objective.name!r})")
+    budget.check_fits(runs, dtype, eval_batch, device, logged=len(logged))   # before anything is allocated
     keep_large_allocations()
     state = RunBatch(runs, dtype, device)
-    cfg = state.runs[0].train
-    logged = logged_steps(int(cfg.steps), log_every, log_steps)
     evaluation = Evaluation(state, eval_batch)
     A, B = initial_correlations(state)
+    check_resolvable(A, B, 0, state)
     optimizer = Adam(state.lr, A, B) if cfg.optimizer == "adam" else GradientDescent(state.lr)
     population = state.draw(state.train_streams, state.images, state.view_streams) if cfg.population else None
     start = time.perf_counter()
     evaluation.log(0, A, B)
-    for t in (bar := _progress(int(cfg.steps), state, progress)):
-        batch = population or state.draw(state.train_streams, state.images, state.view_streams)
-        loss, dA, dB = loss_and_grads(A, B, state, batch, method)
-        check_finite("the training loss", loss, t, state)
-        check_finite("a gradient", (dA, dB), t, state)
-        optimizer.step(A, B, dA, dB, t)
-        if t in logged:
-            evaluation.log(t, A, B)
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{float(evaluation.history.values['loss'][-1].mean()):.4g}")
+    t = 0
+    try:
+        for t in (bar := _progress(int(cfg.steps), state, progress)):
+            batch = population or state.draw(state.train_streams, state.images, state.view_streams)
+            loss, dA, dB = loss_and_grads(A, B, state, batch, method)
+            check_finite("the training loss", loss, t, state)
+            check_finite("a gradient", (dA, dB), t, state)
+            optimizer.step(A, B, dA, dB, t)
+            check_resolvable(A, B, t, state)
+            if t in logged:
+                evaluation.log(t, A, B)
+                if hasattr(bar, "set_postfix"):
+                    bar.set_postfix(loss=f"{float(evaluation.history.values['loss'][-1].mean()):.4g}")
+    except KeyboardInterrupt:
+        history = evaluation.history
+        raise TrainingInterrupted(Trajectory(runs=state.runs, steps=history.steps, history=history.stacked(),
+                                             A=A.detach().cpu(), B=B.detach().cpu(), layouts=state.layouts,
+                                             seconds=time.perf_counter() - start), t) from None
     history = evaluation.history
     return Trajectory(runs=state.runs, steps=history.steps, history=history.stacked(), A=A.detach().cpu(),
                       B=B.detach().cpu(), layouts=state.layouts, seconds=time.perf_counter() - start)

@@ -20,7 +20,6 @@ attention distance of every head, evaluated on clean, unmasked images unless a m
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from typing import Optional, Protocol
 
@@ -31,7 +30,7 @@ from torch import nn
 from sslvit.core.metrics import attention_distance, nmi
 from sslvit.core.perturb import step_size_factor
 from sslvit.vit.model import TinyViT, ViTConfig
-from sslvit.core.validation import not_allowed
+from sslvit.core.validation import check_flag, check_int, check_real, not_allowed
 
 __all__ = [
     "Task",
@@ -92,33 +91,29 @@ class ViTTrainConfig:
     def __post_init__(self) -> None:
         if self.objective not in VIT_OBJECTIVES:
             raise not_allowed("objective", self.objective, f"one of {VIT_OBJECTIVES}")
-        for name in ("steps", "batch_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise not_allowed(name, v, "a positive integer")
-        if self.objective == "cl" and self.batch_size < 2:
+        fields = {name: check_int(name, getattr(self, name), 1, allowed="a positive integer")
+                  for name in ("steps", "batch_size")}
+        if self.objective == "cl" and fields["batch_size"] < 2:
             raise not_allowed("batch_size", self.batch_size, "at least 2 for CL (the negatives are the other images)")
-        if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
-            raise not_allowed("warmup", self.warmup, "an integer >= 0")
+        fields["warmup"] = check_int("warmup", self.warmup, 0, allowed="an integer >= 0")
         for name in ("lr", "tau"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise not_allowed(name, v, "a finite number > 0")
-        if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
-            raise not_allowed("weight_decay", self.weight_decay, "a number >= 0")
-        if self.grad_clip is not None and not (isinstance(self.grad_clip, (int, float)) and self.grad_clip > 0):
-            raise not_allowed("grad_clip", self.grad_clip, "a number > 0 or None")
-        if not (isinstance(self.mask_prob, (int, float)) and 0 < self.mask_prob < 1):
-            raise not_allowed("mask_prob", self.mask_prob, "a probability strictly between 0 and 1")
-        if not (isinstance(self.view_mask_prob, (int, float)) and 0 <= self.view_mask_prob < 1):
-            raise not_allowed("view_mask_prob", self.view_mask_prob, "a probability in [0, 1)")
+            fields[name] = check_real(name, getattr(self, name), 0.0, low_open=True, allowed="a finite number > 0")
+        fields["weight_decay"] = check_real("weight_decay", self.weight_decay, 0.0, allowed="a finite number >= 0")
+        if self.grad_clip is not None:
+            fields["grad_clip"] = check_real("grad_clip", self.grad_clip, 0.0, low_open=True,
+                                             allowed="a finite number > 0 or None")
+        fields["mask_prob"] = check_real("mask_prob", self.mask_prob, 0.0, 1.0, low_open=True, high_open=True,
+                                         allowed="a probability strictly between 0 and 1")
+        fields["view_mask_prob"] = check_real("view_mask_prob", self.view_mask_prob, 0.0, 1.0, high_open=True,
+                                              allowed="a probability in [0, 1)")
         if self.similarity not in SIMILARITIES:
             raise not_allowed("similarity", self.similarity, f"one of {SIMILARITIES}")
-        if self.proj_dim is not None and (isinstance(self.proj_dim, bool) or not isinstance(self.proj_dim, int)
-                                          or self.proj_dim < 1):
-            raise not_allowed("proj_dim", self.proj_dim, "a positive integer or None")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise not_allowed("seed", self.seed, "an int")
+        if self.proj_dim is not None:
+            fields["proj_dim"] = check_int("proj_dim", self.proj_dim, 1, allowed="a positive integer or None")
+        fields["symmetric"] = check_flag("symmetric", self.symmetric)
+        fields["seed"] = check_int("seed", self.seed, 0, 2**63 - 1, allowed="an integer from 0 to 2**63 - 1")
+        for name, value in fields.items():   # checked, stored as Python numbers
+            object.__setattr__(self, name, value)
 
 
 @dataclass

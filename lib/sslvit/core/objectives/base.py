@@ -39,7 +39,8 @@ class Objective:
     draws (for the memory estimate of :mod:`sslvit.core.budget`). ``splits_images``: whether the loss is a mean
     over the images of terms that each depend on one image only (MAE); the trainer may then compute a large
     batch in parts of its images, weighted by their sizes, so that memory stays bounded at large ``P``
-    (CL's images are each other's negatives: its batch is always computed whole).
+    (CL's images are each other's negatives: its batch is always computed whole). ``contrastive``: whether the
+    run's ``tau`` and ``negatives`` mean something to it (CL and its variants); other objectives refuse them.
     """
 
     name: ClassVar[str]
@@ -47,6 +48,7 @@ class Objective:
     min_images: ClassVar[int] = 1
     n_views: ClassVar[int] = 1
     splits_images: ClassVar[bool] = False
+    contrastive: ClassVar[bool] = False
 
     def check(self, train: Any) -> None:
         """Raise ``ValueError`` if the run's :class:`~sslvit.core.training.TrainConfig` does not suit it."""
@@ -58,6 +60,11 @@ class Objective:
     def settings(self) -> dict[str, Any]:
         """The objective's own settings, for a run's summary (empty for the paper's two objectives)."""
         return {}
+
+    def state_bytes(self, n_areas: int, item: int) -> int:
+        """Bytes of the state this run's objective keeps across steps (a memory queue), for the estimate of
+        :mod:`sslvit.core.budget`; ``item``: bytes per number of the working dtype."""
+        return 0
 
     def bind(self, runs: "RunBatch") -> "BoundObjective":
         """The batched computation of this objective for ``runs`` (which all have an objective of this class)."""

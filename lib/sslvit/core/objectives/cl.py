@@ -15,17 +15,15 @@ import torch
 
 from sslvit.core import engine
 from sslvit.core.objectives.base import BoundObjective, Objective, backward_views, forward_views, register_objective
+from sslvit.core.validation import check_int
 
 __all__ = ["check_negatives", "negatives_mask", "representation", "in_batch_logits", "cl_loss", "CL", "BoundCL"]
 
 
-def check_negatives(negatives: int, batch_size: int) -> None:
-    """``0 ≤ negatives ≤ batch_size − 1`` (the other images of the batch)."""
-    if isinstance(negatives, bool) or not isinstance(negatives, int) or not 0 <= negatives <= batch_size - 1:
-        raise ValueError(
-            f"negatives={negatives!r} is not allowed: an integer from 0 to batch_size - 1 = {batch_size - 1} "
-            "(the other images of the batch)"
-        )
+def check_negatives(negatives: int, batch_size: int) -> int:
+    """``negatives`` as an ``int`` if ``0 ≤ negatives ≤ batch_size − 1`` (the other images of the batch)."""
+    return check_int("negatives", negatives, 0, batch_size - 1, allowed=f"an integer from 0 to batch_size - 1 = "
+                     f"{batch_size - 1} (the other images of the batch)")
 
 
 def negatives_mask(negatives: torch.Tensor, batch_size: int) -> torch.Tensor:
@@ -77,6 +75,7 @@ class CL(Objective):
     defaults: ClassVar[dict[str, Any]] = {"mask_prob": 0.3, "lr": 2e4, "steps": 500}
     min_images: ClassVar[int] = 2
     n_views: ClassVar[int] = 2
+    contrastive: ClassVar[bool] = True
 
     def bind(self, runs: Any) -> "BoundCL":
         return BoundCL(runs)
