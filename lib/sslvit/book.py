@@ -41,9 +41,9 @@ def round_significant(value: Any, digits: int = 3) -> Any:
     raise TypeError(f"value={value!r} ({type(value).__name__}) is not allowed: an int or a float")
 
 
-def glue_number(name: str, value: Any, digits: int = 3) -> Any:
-    """Glue ``value`` for the text under ``name``, rounded to ``digits`` significant digits; return what was
-    glued.
+def glue_number(name: str, value: Any, digits: int = 3) -> None:
+    """Glue ``value`` for the text under ``name``, rounded to ``digits`` significant digits. Returns nothing, so
+    that a cell ending in it shows no stray number under it (the glued value appears in the text).
 
     Pick ``digits`` so that the text's format shows every glued digit (``{glue:text}`name:.3f``` of a value
     near 0.8 needs 3). Integers are glued as they are.
@@ -52,7 +52,6 @@ def glue_number(name: str, value: Any, digits: int = 3) -> Any:
 
     rounded = round_significant(value, digits)
     glue(name, rounded, display=False)
-    return rounded
 
 
 class GluedTable:
