@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Optional
 
 import torch
 
@@ -144,7 +144,7 @@ class FastForward:
     """What :func:`fast_backward` needs. ``mass`` ``(R, Bt, N, P)``; ``ea`` ``(R, Bt, N, P)`` =
     ``e^{a − α}``; ``Z`` and ``alpha`` ``(R, Bt, P)``; ``Et`` ``(R, P, P)``: ``e^{B − rowmax B}`` transposed
     (``Et[r, q, p] = e^{B[r, p, q] − max_q' B[r, p, q']}``);
-    ``by_key``: sparse ``(R P, R Bt N)`` incidence (key, image-area) of the visible keys."""
+    ``by_key``: sparse ``(R P, R Bt N)`` incidence (key, image-area) of the visible keys (CSR)."""
 
     mass: torch.Tensor
     ea: torch.Tensor
@@ -153,7 +153,6 @@ class FastForward:
     Et: torch.Tensor
     visible: torch.Tensor
     by_key: torch.Tensor
-    chains: Any = None
 
 
 def _csr(crow: torch.Tensor, cols: torch.Tensor, dtype: torch.dtype, size: tuple[int, int]) -> torch.Tensor:
@@ -164,12 +163,19 @@ def _csr(crow: torch.Tensor, cols: torch.Tensor, dtype: torch.dtype, size: tuple
                                        size=size, check_invariants=False)
 
 
+def _coo(rows: torch.Tensor, cols: torch.Tensor, dtype: torch.dtype, size: tuple[int, int]) -> torch.Tensor:
+    """A 0/1 sparse COO matrix, its indices sorted and unique by construction (a product with it is one pass
+    over its entries; PyTorch's CSR product is several times slower on the CPU for matrices with many short rows)."""
+    values = torch.ones(cols.numel(), dtype=dtype, device=cols.device)
+    return torch.sparse_coo_tensor(torch.stack([rows, cols]), values, size, is_coalesced=True, check_invariants=False)
+
+
 def _incidence(area: torch.Tensor, cluster: torch.Tensor, visible: torch.Tensor, key_area: torch.Tensor,
                dtype: torch.dtype, N: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Sparse incidence of visible keys and (image, area) pairs, in both orientations (CSR).
+    """Sparse incidence of visible keys and (image, area) pairs, in both orientations.
 
-    ``by_area``: ``(R Bt N, R P)``, row ``(r, b, j)`` has a 1 at column ``(r, q)`` for each visible ``q ∈ j``.
-    ``by_key``: its transpose, ``(R P, R Bt N)``. Also returns the visible keys per area ``(R, Bt, N)``.
+    ``by_area``: ``(R Bt N, R P)`` (COO), row ``(r, b, j)`` has a 1 at column ``(r, q)`` for each visible ``q ∈ j``.
+    ``by_key``: its transpose, ``(R P, R Bt N)`` (CSR). Also returns the visible keys per area ``(R, Bt, N)``.
     """
     R, Bt, P = visible.shape
     dev = visible.device
@@ -179,8 +185,8 @@ def _incidence(area: torch.Tensor, cluster: torch.Tensor, visible: torch.Tensor,
     vis_sorted = torch.gather(visible, 2, order)
     cols = (order + r_off)[vis_sorted]
     counts = torch.zeros(R, Bt, N, dtype=torch.long, device=dev).scatter_add_(2, key_area, visible.long())
-    crow = torch.cat([counts.new_zeros(1), counts.flatten().cumsum(0)])
-    by_area = _csr(crow, cols, dtype, (R * Bt * N, R * P))
+    rows = torch.repeat_interleave(torch.arange(R * Bt * N, device=dev), counts.flatten(), output_size=cols.numel())
+    by_area = _coo(rows, cols, dtype, (R * Bt * N, R * P))
     # rows (r, q): the images b where q is visible, column (r, b, j(q))
     img_col = (torch.arange(R, device=dev)[:, None] * Bt + torch.arange(Bt, device=dev)[None, :]) * N  # (R, Bt)
     colsk = (img_col[:, :, None] + key_area).transpose(1, 2)               # (R, P, Bt)
@@ -192,13 +198,11 @@ def _incidence(area: torch.Tensor, cluster: torch.Tensor, visible: torch.Tensor,
 
 
 def fast_forward(A: torch.Tensor, B: torch.Tensor, area: torch.Tensor, cluster: torch.Tensor,
-                 scale: torch.Tensor, visible: torch.Tensor, chains: Any = None) -> Optional[FastForward]:
+                 scale: torch.Tensor, visible: torch.Tensor) -> Optional[FastForward]:
     """Area masses through the factorised softmax (module docstring). Returns ``None`` when the factorisation
     would lose precision (a row of ``B`` spans more than the dtype's exponent range, or a normaliser
     leaves the normal range); the caller then uses :func:`dense_forward`. The shift ``α`` is the largest
-    score among the keys present (visible areas, and 0 for masked keys), so the largest term is 1.
-    ``chains``: compiled versions of the element-wise parts (:mod:`sslvit.core.fused`), or ``None`` for
-    :func:`softmax_chain` and :func:`backward_chain` as written here."""
+    score ``a_j`` (and 0 where a key is masked), so the largest term is at most 1."""
     R, P, K, N = A.shape
     Bt = cluster.shape[1]
     rowmax = B.amax(-1, keepdim=True)                                      # (R, P, 1)
@@ -210,30 +214,29 @@ def fast_forward(A: torch.Tensor, B: torch.Tensor, area: torch.Tensor, cluster: 
     Et = torch.empty_like(B)                                               # e^{B − rowmax B}, stored transposed:
     torch.sub(B.transpose(1, 2), rowmax.transpose(1, 2), out=Et).exp_()    # Et[r, q, p] = E[r, p, q]
     Et = Et.view(R * P, P)                                                 # rows (r, q), columns p
-    T = (by_area @ Et).view(R, Bt, N, P)                                   # Σ_{q vis ∈ j} e^{B[p,q]}
+    T = torch.sparse.mm(by_area, Et).view(R, Bt, N, P)                     # Σ_{q vis ∈ j} e^{B[p,q]}
     masked = (~visible).to(A.dtype)
     T_masked = torch.bmm(masked, Et.view(R, P, P))                         # (R, Bt, P) Σ_{q masked} e^{B[p,q]}
-    softmax = chains.softmax if chains is not None else softmax_chain
-    mass, ea, Z, alpha = softmax(_image_correlations(A, cluster), scale, T, T_masked, (counts == 0)[..., None])
+    mass, ea, Z, alpha = softmax_chain(_image_correlations(A, cluster), scale, T, T_masked)
     if not bool((Z >= torch.finfo(Z.dtype).tiny).all()) or not bool(torch.isfinite(Z).all()):
         return None
-    return FastForward(mass=mass, ea=ea, Z=Z, alpha=alpha, Et=Et.view(R, P, P), visible=visible, by_key=by_key,
-                       chains=chains)
+    return FastForward(mass=mass, ea=ea, Z=Z, alpha=alpha, Et=Et.view(R, P, P), visible=visible, by_key=by_key)
 
 
-def softmax_chain(a: torch.Tensor, scale: torch.Tensor, T: torch.Tensor, T_masked: torch.Tensor,
-                  empty: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def softmax_chain(a: torch.Tensor, scale: torch.Tensor, T: torch.Tensor, T_masked: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The element-wise part of :func:`fast_forward`: from ``a = A[p, k_b, j]`` ``(R, Bt, N, P)`` (overwritten),
-    ``scale`` ``(R, Bt, N)``, ``T`` ``(R, Bt, N, P)``, ``T_masked`` ``(R, Bt, P)`` and ``empty`` ``(R, Bt, N, 1)``
-    (areas with no visible key) to ``(mass, e^{a − α}, Z, α)``."""
+    ``scale`` ``(R, Bt, N)``, ``T`` ``(R, Bt, N, P)`` (overwritten) and ``T_masked`` ``(R, Bt, P)`` to ``(mass,
+    e^{a − α}, Z, α)``. An area with no visible key has ``T = 0`` and so no term; its score may set ``α`` (then
+    every term is smaller than 1, and a normaliser that leaves the normal range sends the step to the dense
+    attention)."""
     a.mul_(scale[..., None])                                               # a_j = z_j A[p, k, j]
-    a.masked_fill_(empty, float("-inf"))                                   # areas with no visible key: no term
-    alpha = a.amax(2)                                                      # (R, Bt, P) largest visible score
+    alpha = a.amax(2)                                                      # (R, Bt, P) largest score
     alpha = torch.where(T_masked > 0, alpha.clamp(min=0.0), alpha)         # masked keys score 0
-    ea = a.sub_(alpha[:, :, None]).exp_()                                  # e^{a − α} (0 for empty areas)
-    w = ea * T
+    ea = a.sub_(alpha[:, :, None]).exp_()                                  # e^{a − α}
+    w = T.mul_(ea)
     Z = w.sum(2).add_(torch.exp(-alpha).mul_(T_masked))                    # (R, Bt, P)
-    return w.div_(Z[:, :, None]), ea, Z, alpha
+    return w.mul_(Z.reciprocal()[:, :, None]), ea, Z, alpha
 
 
 def fast_backward(fwd: FastForward, grad_mass: torch.Tensor, cluster: torch.Tensor, scale: torch.Tensor,
@@ -242,12 +245,12 @@ def fast_backward(fwd: FastForward, grad_mass: torch.Tensor, cluster: torch.Tens
 
     With ``s = Σ_j m_j dm_j``: ``da_j = m_j (dm_j − s)``, ``dT_j = e^{a_j}/Z (dm_j − s)``,
     ``dT_masked = −s / Z``, ``dE[p, q] = Σ_images dT[j(q), p]`` (visible ``q``) or ``dT_masked[p]`` (masked),
-    ``dB = dE ⊙ E`` (the row shift of ``B`` cancels). ``grad_mass`` is overwritten.
+    ``dB = dE ⊙ E`` (the row shift of ``B`` cancels). ``grad_mass`` may be a broadcast view; ``fwd.ea`` is
+    overwritten (a forward pass serves one backward pass).
     """
     R, Bt, N, P = grad_mass.shape
     m = fwd.mass
-    chain = fwd.chains.backward if fwd.chains is not None else backward_chain
-    da, dT, dT_masked = chain(m, grad_mass, fwd.ea, fwd.Z, fwd.alpha, scale)
+    da, dT, dT_masked = backward_chain(m, grad_mass, fwd.ea, fwd.Z, fwd.alpha, scale)
     onehot = torch.nn.functional.one_hot(cluster, n_clusters).to(m.dtype)  # (R, Bt, K)
     dA = torch.bmm(onehot.transpose(1, 2), da.reshape(R, Bt, N * P)).view(R, n_clusters, N, P).permute(0, 3, 1, 2)
     dEt = (fwd.by_key @ dT.reshape(R * Bt * N, P)).view(R, P, P)            # [r, q, p]
@@ -259,10 +262,12 @@ def fast_backward(fwd: FastForward, grad_mass: torch.Tensor, cluster: torch.Tens
 def backward_chain(m: torch.Tensor, grad_mass: torch.Tensor, ea: torch.Tensor, Z: torch.Tensor, alpha: torch.Tensor,
                    scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The element-wise part of :func:`fast_backward`: ``(z_j da_j, dT, dT_masked)`` from the masses and their
-    gradient ``(R, Bt, N, P)`` (``grad_mass`` is overwritten), ``e^{a − α}``, ``Z``, ``α`` and ``scale``."""
-    s = (m * grad_mass).sum(2)                                             # (R, Bt, P)
-    g = grad_mass.sub_(s[:, :, None])                                      # dm − s
-    da = (m * g).mul_(scale[..., None])                                    # z_j da_j, (R, Bt, N, P)
-    dT = (ea / Z[:, :, None]).mul_(g)                                      # (R, Bt, N, P)
-    dT_masked = -s * torch.exp(-alpha) / Z                                 # (R, Bt, P)
+    gradient ``(R, Bt, N, P)`` (which may be a broadcast view, e.g. CL's gradient, constant over the queries),
+    ``e^{a − α}`` (overwritten), ``Z``, ``α`` and ``scale``."""
+    s = torch.linalg.vecdot(m, grad_mass, dim=2)                           # (R, Bt, P) Σ_j m_j dm_j
+    g = grad_mass - s[:, :, None]                                          # dm − s
+    inv_Z = Z.reciprocal()
+    da = torch.mul(g, scale[..., None]).mul_(m)                            # z_j da_j, (R, Bt, N, P)
+    dT = ea.mul_(g).mul_(inv_Z[:, :, None])                                # (R, Bt, N, P)
+    dT_masked = -s * torch.exp(-alpha) * inv_Z                             # (R, Bt, P)
     return da, dT, dT_masked

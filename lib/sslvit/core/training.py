@@ -458,14 +458,13 @@ def train(runs: Union[Run, Sequence[Run]], *, log_every: int = 10, log_steps: Op
     log_every / log_steps: log at step 0, every ``log_every`` steps (or at the explicit ``log_steps``) and at the
     last step. eval_batch: images in the fixed evaluation batch (default ``batch_size``). dtype: ``torch.float64``
     for results that are compared, ``torch.float32`` for speed. progress: a tqdm bar (default: only when stderr is
-    a terminal). method: ``"fast"``, ``"compiled"`` (the fast engine with its element-wise parts compiled,
-    :mod:`sslvit.core.fused`: equal to rounding, faster where a C++ compiler is present) or ``"dense"``
-    (:func:`loss_and_grads`). device: where the tensors live
+    a terminal). method: ``"fast"`` (the factorised softmax) or ``"dense"`` (the ``P × P`` attention of every
+    image; the same gradients, for checking: :func:`loss_and_grads`). device: where the tensors live
     (``"cpu"``, ``"cuda"``, ...; the metrics come back on the CPU). Raises :class:`TrainingDiverged`, and
     :class:`~sslvit.core.budget.TooLarge` before allocating when the call cannot fit in the free memory.
     """
-    if method not in ("fast", "dense", "compiled"):
-        raise not_allowed("method", method, "'fast', 'compiled' or 'dense'")
+    if method not in ("fast", "dense"):
+        raise not_allowed("method", method, "'fast' or 'dense'")
     runs = check_runs([runs] if isinstance(runs, Run) else list(runs))
     dtype, device = check_dtype(dtype), check_device(device)
     if progress is not None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 import torch
 
-from sslvit.core import engine, fused
+from sslvit.core import engine
 from sslvit.core.validation import not_allowed
 
 if TYPE_CHECKING:  # only for annotations: the batched state imports this module
@@ -117,12 +117,10 @@ def objective_named(name: str) -> Objective:
 
 def forward_views(A: torch.Tensor, B: torch.Tensor, area: torch.Tensor, cluster: torch.Tensor, scale: torch.Tensor,
                   views: Sequence[torch.Tensor], method: str) -> list:
-    """Area masses of every view: the factorised softmax (``method="fast"``, or ``"compiled"`` with its
-    element-wise parts compiled, :mod:`sslvit.core.fused`), unless it would lose precision for one of the views
-    (then all views take the dense attention), or the dense attention (``method="dense"``)."""
-    if method in ("fast", "compiled"):
-        chains = fused.CHAINS if method == "compiled" else None
-        fwds = [engine.fast_forward(A, B, area, cluster, scale, v, chains) for v in views]
+    """Area masses of every view: the factorised softmax (``method="fast"``) unless it would lose precision for
+    one of the views (then all views take the dense attention), or the dense attention (``method="dense"``)."""
+    if method == "fast":
+        fwds = [engine.fast_forward(A, B, area, cluster, scale, v) for v in views]
         if all(f is not None for f in fwds):
             return fwds
     return [engine.dense_forward(A, B, area, cluster, scale, v) for v in views]

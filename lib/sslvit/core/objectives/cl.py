@@ -106,9 +106,13 @@ class BoundCL(BoundObjective):
         area, cluster, scale = self.runs.area[sl], batch.cluster[sl], batch.scale[sl]
         views = [batch.views[first_view][sl], batch.views[first_view + 1][sl]]
         fwds = forward_views(A, B, area, cluster, scale, views, method)
-        masses = [f.mass.detach().requires_grad_(True) for f in fwds]
-        loss = self.loss(masses[0], masses[1], scale, cluster, sl)
-        grads = torch.autograd.grad(loss.sum(), masses)
+        # InfoNCE sees each view only through the query mean of its masses (the representation): differentiate
+        # with respect to that mean ``(R, Bt, N, 1)``, whose gradient, divided by P, is the mass gradient of every
+        # query (a broadcast view, never written out)
+        means = [f.mass.mean(-1, keepdim=True).requires_grad_(True) for f in fwds]
+        loss = self.loss(means[0], means[1], scale, cluster, sl)
+        P = fwds[0].mass.shape[-1]
+        grads = [g.div_(P).expand(f.mass.shape) for g, f in zip(torch.autograd.grad(loss.sum(), means), fwds)]
         return (loss.detach(), *backward_views(fwds, grads, cluster, scale, self.runs.K))
 
     def evaluate(self, A, B, batch, sl, first, first_view: int = 0, mass1: torch.Tensor = None):

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from sslvit.core import engine, fused
+from sslvit.core import engine
 from sslvit.core.objectives.base import BoundObjective, Objective, backward_views, forward_views, register_objective
 
 __all__ = ["mae_loss", "mae_loss_and_grad", "oracle_mass", "oracle_attention", "MAE"]
@@ -116,11 +116,7 @@ class BoundMAE(BoundObjective):
     def loss_and_grads(self, A, B, batch, sl, method):
         area, cluster, scale, vis = self.runs.area[sl], batch.cluster[sl], batch.scale[sl], batch.views[0][sl]
         fwds = forward_views(A, B, area, cluster, scale, [vis], method)
-        args = (fwds[0].mass, scale, vis, engine.key_areas(area, cluster))
-        if method == "compiled" and isinstance(fwds[0], engine.FastForward):
-            loss, grad = fused.CHAINS.call("mae", mae_loss_and_grad, mae_loss_and_grad, args)
-        else:
-            loss, grad = mae_loss_and_grad(*args)
+        loss, grad = mae_loss_and_grad(fwds[0].mass, scale, vis, engine.key_areas(area, cluster))
         return (loss, *backward_views(fwds, [grad], cluster, scale, self.runs.K))
 
     def evaluate(self, A, B, batch, sl, first):
