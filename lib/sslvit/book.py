@@ -16,6 +16,8 @@ import os
 import time
 from typing import Any, Mapping
 
+from sslvit.core.validation import check_int
+
 __all__ = ["glue_number", "glue_table", "GluedTable", "round_significant", "glue_running_time", "running_time",
            "benchmark_results", "stored_results", "STORED_RESULTS"]
 
@@ -27,8 +29,7 @@ def round_significant(value: Any, digits: int = 3) -> Any:
     NumPy, 0-d tensors) as ``float`` rounded to ``digits`` significant digits; ``0``, ``nan`` and ``±inf``
     unchanged. Anything else raises ``TypeError``.
     """
-    if isinstance(digits, bool) or not isinstance(digits, int) or digits < 1:
-        raise ValueError(f"digits={digits!r} is not allowed: a positive integer (significant digits)")
+    digits = check_int("digits", digits, 1, allowed="a positive integer (significant digits)")
     if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
         value = value.item()                                   # numpy scalar or 0-d tensor
     if isinstance(value, bool):

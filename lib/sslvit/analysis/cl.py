@@ -15,6 +15,7 @@ import torch
 from sslvit.core.data import DataConfig, Layout, as_generator, draw_images, draw_mask
 from sslvit.core.engine import area_masses, key_areas
 from sslvit.core.objectives import oracle_attention, representation, uniform_rows
+from sslvit.core.validation import check_int
 
 __all__ = ["PATTERNS", "PATTERN_LABELS", "pattern_attention", "area_mass", "pattern_norms", "max_row_tv",
            "first_crossing"]
@@ -85,8 +86,7 @@ def pattern_norms(cfg: DataConfig, layout: Layout, batch: int = 256, mask_prob: 
     ``{pattern: {"norm": E‖f‖, "positive": E[f1·f2], "global_share": E[f_global² / ‖f‖²]}}`` (averages over
     the images and both views for the norm and the share).
     """
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"batch={batch!r} is not allowed: a positive integer")
+    batch = check_int("batch", batch, 1, allowed="a positive integer")
     if not 0 < mask_prob < 1:
         raise ValueError(f"mask_prob={mask_prob!r} is not allowed: a probability strictly between 0 and 1")
     if layout.area.shape != (cfg.clusters, cfg.patches):

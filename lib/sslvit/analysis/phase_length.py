@@ -33,7 +33,7 @@ from sslvit.core.data import DataConfig
 from sslvit.core.metrics import fp_correlations
 from sslvit.core.runs import RunBatch
 from sslvit.core.training import GradientDescent, Run, TrainConfig, check_finite, initial_correlations, loss_and_grads
-from sslvit.core.validation import check_device, not_allowed
+from sslvit.core.validation import check_device, check_int, not_allowed
 
 __all__ = ["PhaseLength", "LengthLaw", "geometric_grid", "step_size_for", "phase_one_length", "log_slope", "length_law"]
 
@@ -73,8 +73,7 @@ class PhaseLength:
 
 def geometric_grid(last: int, ratio: float = 1.05) -> list[int]:
     """Steps ``0, 1, 2, …`` up to ``last`` spaced geometrically by ``ratio`` once that exceeds one step."""
-    if isinstance(last, bool) or not isinstance(last, int) or last < 1:
-        raise not_allowed("last", last, "a positive integer")
+    last = check_int("last", last, 1, allowed="a positive integer")
     if not ratio > 1:
         raise not_allowed("ratio", ratio, "a number > 1")
     grid, s = [0, 1], 1.0
@@ -115,8 +114,7 @@ def phase_one_length(data: DataConfig, seed: int = 0, *, mask_prob: float = 0.5,
     located on :func:`geometric_grid` ``(…, grid_ratio)`` with ``patience`` (chapter 4's definition). Training
     stops once ``patience`` own-led intervals follow the boundary, or after ``max_steps``.
     """
-    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 2:
-        raise not_allowed("max_steps", max_steps, "an integer >= 2")
+    max_steps = check_int("max_steps", max_steps, 2, allowed="an integer >= 2")
     lr = step_size_for(data, mask_prob, per_step)
     run = Run(data, TrainConfig(objective="mae", mask_prob=mask_prob, lr=lr, steps=max_steps, seed=seed,
                                 batch_size=batch_size))

@@ -37,6 +37,8 @@ from typing import Optional, Sequence, Union
 
 import torch
 
+from sslvit.core.validation import check_int
+
 __all__ = ["Phases", "interval_rates", "locate_phases", "phases_of", "best_oracle_mass", "Reconstruction",
            "reconstruction", "masked_key_attention"]
 
@@ -109,8 +111,7 @@ def locate_phases(steps: ArrayLike, fp_own: ArrayLike, fp_global: ArrayLike, pat
     trajectory fewer than ``patience`` intervals may remain: a final own-led stretch that reaches the last
     logged step also counts.
     """
-    if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-        raise ValueError(f"patience={patience!r} is not allowed: a positive integer")
+    patience = check_int("patience", patience, 1, allowed="a positive integer")
     u, v = interval_rates(steps, fp_own, fp_global)
     s = _as_1d("steps", steps)
     own_led = (u >= v).tolist()
@@ -188,10 +189,8 @@ def reconstruction(traj: "object", run: int = 0, batch: int = 256, seed: int = 2
 
     if not 0 <= run < len(traj.runs):  # type: ignore[attr-defined]
         raise ValueError(f"run={run} is not allowed: the trajectory has runs 0..{len(traj.runs) - 1}")  # type: ignore[attr-defined]
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"batch={batch!r} is not allowed: a positive integer")
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise ValueError(f"chunk={chunk!r} is not allowed: a positive integer")
+    batch = check_int("batch", batch, 1, allowed="a positive integer")
+    chunk = check_int("chunk", chunk, 1, allowed="a positive integer")
     spec = traj.runs[run]  # type: ignore[attr-defined]
     if spec.train.objective.name != "mae":
         raise ValueError("reconstruction() needs an MAE run")

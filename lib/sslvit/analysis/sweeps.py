@@ -32,6 +32,7 @@ import torch
 from sslvit.core.data import DataConfig, information_gap
 from sslvit.core.runs import SHARED_DATA, SHARED_TRAIN
 from sslvit.core.training import DEFAULTS, Run, TrainConfig, Trajectory, train
+from sslvit.core.validation import check_int
 
 __all__ = [
     "admissible_global_sizes",
@@ -53,8 +54,7 @@ ROW_SETTINGS = ("objective", "patches", "layout", "global_size", "local_size", "
 
 
 def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}={value!r} is not allowed: a positive integer")
+    value = check_int(name, value, 1, allowed="a positive integer")
     return value
 
 

@@ -30,6 +30,7 @@ from typing import Optional, Sequence
 import torch
 
 from sslvit.core.data import DataConfig, Layout, Sample, check_mask_prob, information_gap, sizes_from_kappa
+from sslvit.core.validation import check_int
 
 __all__ = ["Rates", "RatioFit", "FirstStep", "uniform_moment", "binomial_moments", "init_rates", "init_rates_mc",
            "query_gradients", "query_fp_gradient", "log_log_fit", "rate_slope", "fit_ratio", "slope_deviation_map",
@@ -67,8 +68,7 @@ class Rates:
 
 def uniform_moment(k: int, low: float, high: float) -> float:
     """``E[z^k]`` for ``z ~ Uniform[low, high]`` (``k ≥ 0``; ``low = high`` is the point mass)."""
-    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
-        raise ValueError(f"k={k!r} is not allowed: a non-negative integer")
+    k = check_int("k", k, 0, allowed="a non-negative integer")
     if not (math.isfinite(low) and math.isfinite(high)) or low > high:
         raise ValueError(f"low={low}, high={high}: need finite low <= high")
     if high == low:
@@ -81,8 +81,7 @@ def binomial_moments(n: int, p: float) -> tuple[float, float, float]:
 
     ``E[X(X−1)…(X−r+1)] = n(n−1)…(n−r+1) p^r``, and ``X² = X(X−1) + X``, ``X³ = X(X−1)(X−2) + 3X(X−1) + X``.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"n={n!r} is not allowed: a non-negative integer")
+    n = check_int("n", n, 0, allowed="a non-negative integer")
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"p={p!r} is not allowed: a probability in [0, 1]")
     f1 = n * p
@@ -164,8 +163,7 @@ def query_gradients(counts: torch.Tensor, scales: torch.Tensor, patches: int) ->
 
 
 def _check_samples(samples: int) -> None:
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 2:
-        raise ValueError(f"samples={samples!r} is not allowed: an integer >= 2 (for a standard error)")
+    samples = check_int("samples", samples, 2, allowed="an integer >= 2 (for a standard error)")
 
 
 def _binomial_counts(sizes: Sequence[int], p: float, n: int, g: torch.Generator) -> torch.Tensor:

@@ -21,6 +21,7 @@ from sslvit.core.data import DataConfig, Layout, draw_images, draw_mask, make_la
 from sslvit.core import engine
 from sslvit.core.metrics import area_attention, attention_distance, nmi
 from sslvit.vit.model import TinyViT
+from sslvit.core.validation import check_int
 
 __all__ = ["ToyTask", "local_query_attention", "toy_attention_report"]
 
@@ -42,8 +43,7 @@ class ToyTask:
 
     def sample(self, g: torch.Generator, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``n`` images drawn with ``g``: tokens ``(n, P, K N)`` float32 and the area of every position ``(n, P)``."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n={n!r} is not allowed: a positive integer")
+        n = check_int("n", n, 1, allowed="a positive integer")
         cluster, scale = draw_images(self.cfg, n, g, torch.float32)
         area = self.layout.area[cluster]                                       # (n, P)
         feature = cluster[:, None] * self.cfg.n_areas + area                   # (n, P)

@@ -23,6 +23,7 @@ from matplotlib import colors as mcolors
 from matplotlib.patches import Patch
 
 from sslvit.core.data import DataConfig, Layout
+from sslvit.core.validation import check_int
 
 __all__ = [
     "GLOBAL_COLOR",
@@ -48,8 +49,7 @@ _T_MIN, _T_MAX = 0.25, 1.0
 def area_colors(n_areas: int) -> np.ndarray:
     """``(N, 3)`` RGB colours: grey for the global area (index 0), ``tab20`` hues for the local areas
     (cycled when there are more than 20)."""
-    if isinstance(n_areas, bool) or not isinstance(n_areas, (int, np.integer)) or n_areas < 1:
-        raise ValueError(f"n_areas={n_areas!r} is not allowed: a positive integer")
+    n_areas = check_int("n_areas", n_areas, 1, allowed="a positive integer")
     cmap = plt.get_cmap("tab20")
     # skip tab20's two greys (indices 14, 15) so no local area looks like the global one
     hues = [cmap(i)[:3] for i in range(20) if i not in (14, 15)]
@@ -217,8 +217,7 @@ def delta_plane(resolution: int = 201) -> tuple[np.ndarray, np.ndarray, np.ndarr
     """``(κ_s, κ_c, Δ)`` on a ``resolution × resolution`` grid of ``[0, 1]²``; ``Δ = 2κ_s − κ_c − 1`` where
     ``0 < κ_c < κ_s ≤ 1`` and NaN elsewhere. Arrays of shape ``(resolution, resolution)``, indexed
     ``[κ_c index, κ_s index]``."""
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 2:
-        raise ValueError(f"resolution={resolution!r} is not allowed: an integer >= 2")
+    resolution = check_int("resolution", resolution, 2, allowed="an integer >= 2")
     ks, kc = np.meshgrid(np.linspace(0.0, 1.0, resolution), np.linspace(0.0, 1.0, resolution))
     delta = 2 * ks - kc - 1
     delta[~((kc > 0) & (kc < ks))] = np.nan

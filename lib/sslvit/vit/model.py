@@ -22,7 +22,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from sslvit.core.validation import not_allowed
+from sslvit.core.validation import check_int, not_allowed
 
 __all__ = ["ViTConfig", "ViTOutput", "TinyViT", "MASK_TOKENS"]
 
@@ -31,8 +31,7 @@ MASK_TOKENS = ("learned", "zero")
 
 
 def _pos_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise not_allowed(name, value, "a positive integer")
+    value = check_int(name, value, 1, allowed="a positive integer")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sslvit.core.validation import not_allowed
+from sslvit.core.validation import check_int, not_allowed
 
 __all__ = ["load_photos", "patchify", "unpatchify", "grid_coords", "CropPool"]
 
@@ -31,8 +31,7 @@ __all__ = ["load_photos", "patchify", "unpatchify", "grid_coords", "CropPool"]
 def load_photos(downscale: int = 4, gray: bool = True) -> torch.Tensor:
     """scikit-learn's two sample photographs as ``(2, C, H, W)`` float64 in ``[0, 1]``, ``C = 1`` if ``gray``
     else 3; ``H × W = 427 × 640`` divided (floor) by ``downscale`` (average pooling)."""
-    if isinstance(downscale, bool) or not isinstance(downscale, int) or downscale < 1:
-        raise not_allowed("downscale", downscale, "a positive integer")
+    downscale = check_int("downscale", downscale, 1, allowed="a positive integer")
     from sklearn.datasets import load_sample_images  # ships with scikit-learn, no download
 
     imgs = torch.from_numpy(np.stack(load_sample_images().images)).to(torch.float64).permute(0, 3, 1, 2) / 255.0
@@ -97,12 +96,10 @@ class CropPool:
                  gray: bool = True, seed: int = 0, brightness: float = 0.4, contrast: float = 0.4,
                  noise: float = 0.1) -> None:
         for name, v in (("n_crops", n_crops), ("size", size), ("patch", patch)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise not_allowed(name, v, "a positive integer")
+            v = check_int(name, v, 1, allowed="a positive integer")
         if size % patch:
             raise not_allowed("size", size, f"a multiple of patch={patch}")
-        if isinstance(margin, bool) or not isinstance(margin, int) or margin < 0:
-            raise not_allowed("margin", margin, "an integer >= 0")
+        margin = check_int("margin", margin, 0, allowed="an integer >= 0")
         for name, v in (("brightness", brightness), ("contrast", contrast), ("noise", noise)):
             if not (isinstance(v, (int, float)) and 0 <= v):
                 raise not_allowed(name, v, "a number >= 0")
@@ -146,8 +143,7 @@ class CropPool:
         return self.crops.shape[0]
 
     def _index(self, g: torch.Generator, n: int) -> torch.Tensor:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise not_allowed("n", n, "a positive integer")
+        n = check_int("n", n, 1, allowed="a positive integer")
         return torch.randint(len(self), (n,), generator=g)
 
     def images(self, index: torch.Tensor) -> torch.Tensor:
