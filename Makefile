@@ -136,8 +136,10 @@ pdf-deps:
 	  echo "pdf-deps: install XeLaTeX, latexmk, xindy and poppler-utils (Debian: $(PDF_PACKAGES))" >&2; exit 1; \
 	fi
 
-# Headless Chromium and its WebDriver for tests/browser (Debian/Ubuntu packages; elsewhere install them by hand).
-browser-deps:
+# Headless Chromium and its WebDriver for tests/browser (Debian/Ubuntu packages; elsewhere install them by hand),
+# and axe-core for the accessibility check (from the npm registry, pinned by version and hash: tests/browser/fetch_axe.py).
+browser-deps: venv
+	$(PY) tests/browser/fetch_axe.py
 	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then \
 	  echo "browser-deps: /usr/bin/chromium and /usr/bin/chromedriver are installed"; \
 	elif command -v apt-get >/dev/null; then \

@@ -148,6 +148,67 @@ def test_figures_show_live_and_once_in_html(path: Path):
     assert not problems, f"{path.name}:\n" + "\n".join(problems)
 
 
+#: a glue:figure directive: its key, then its option lines (``:name: ...``, ``:alt: ...``)
+GLUE_FIGURE = re.compile(r"```\{glue:figure\}[ \t]+(\S+)[ \t]*\n((?:[ \t]*:[\w-]+:.*\n)*)")
+#: what an alt text must not be: a path, a file name, a key, markup that a screen reader would read out
+BAD_ALT = re.compile(r"\.\./|_images|\\|\.(png|jpe?g|svg|pdf)\b|^fig[\w-]*$|[$`{}]|\b\d(\.\d+)?e[-+]?\d+\b",
+                     re.IGNORECASE)
+MIN_ALT_WORDS = 12
+
+
+def _glued_image_keys(cells: list[dict]) -> set[str]:
+    return {glued[0] for c in cells for out in c.get("outputs", []) if (glued := _is_glued_image(out))}
+
+
+def alt_text_problems(markdown: str, image_keys: set[str]) -> list[str]:
+    """What is wrong with the alt texts of the ``{glue:figure}`` directives in ``markdown`` whose key is an
+    image (a glued table needs none): missing, shorter than ``MIN_ALT_WORDS`` words, or a path, file name,
+    key or markup (what a screen reader would read instead of a description), or a number in Python's format (``1e-17``)."""
+    problems = []
+    for match in GLUE_FIGURE.finditer(markdown):
+        key, options = match.group(1), match.group(2)
+        if key not in image_keys:
+            continue
+        alts = re.findall(r"^[ \t]*:alt:[ \t]*(.*)$", options, re.MULTILINE)
+        if not alts or not alts[0].strip():
+            problems.append(f"figure {key!r} has no :alt: text")
+            continue
+        alt = alts[0].strip()
+        if len(alt.split()) < MIN_ALT_WORDS:
+            problems.append(f"figure {key!r}: alt text of {len(alt.split())} words ({alt!r}); say what it shows "
+                            f"in at least {MIN_ALT_WORDS}")
+        if BAD_ALT.search(alt):
+            problems.append(f"figure {key!r}: alt text {alt!r} holds a path, file name, key, markup or a Python float format "
+                            "(1e-17: write 10⁻¹⁷)")
+    return problems
+
+
+def test_alt_text_problems_finds_each_kind():
+    keys = {"fig_a"}
+    good = ("```{glue:figure} fig_a\n:name: fig-a\n:alt: A line plot of attention against step in which the own "
+            "area rises while the global area falls to zero.\n\nCaption.\n```")
+    assert alt_text_problems(good, keys) == []
+    assert alt_text_problems(good, set()) == []  # a glued table is not checked
+    for alt, word in [("", "no :alt:"), ("A line plot.", "words"), ("../_images/0a1b.png " * 12, "path"),
+                      ("The attention $A$ of every query on the global area plotted against training steps.", "markup"),
+                      ("A line plot of the NMI against training step in which every run stays flat near 1e-17.", "float")]:
+        text = good.replace(good[good.index(":alt:"):good.index("\n\nCaption")], f":alt: {alt}")
+        found = alt_text_problems(text, keys)
+        assert found and word in found[0] + (found[-1] if len(found) > 1 else ""), (alt, found)
+    no_option = good.replace(good[good.index("\n:alt:"):good.index("\n\nCaption")], "")
+    assert "no :alt:" in alt_text_problems(no_option, keys)[0]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_figure_has_an_alt_text(path: Path):
+    """A screen-reader user hears each figure's alt text: every glued image shown by a ``{glue:figure}`` says in
+    a sentence what it shows (the browser check also reads the ``alt`` of every image in the HTML)."""
+    cells = _cells(path)
+    markdown = "\n".join(_text(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    problems = alt_text_problems(markdown, _glued_image_keys(cells))
+    assert not problems, f"{path.name}:\n" + "\n".join(problems)
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_running_time_stated_at_the_top(path: Path):
     """The first text cell states the chapter's running time from glued numbers measured by the last cell."""

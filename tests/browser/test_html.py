@@ -4,14 +4,16 @@ Run by ``make test`` after the HTML is rendered from the committed notebooks (``
 ``pytest tests/browser --html-dir _build/check/_build/html``. For every page: the page loads, its math was
 typeset by MathJax (no raw ``\\(`` left, no "Math Processing Error"), every image loaded (non-zero natural
 width) and is shown once, inside a figure with a caption, and there is no error output (tracebacks, error or
-stderr cells). One screenshot per page is kept under ``_build/screenshots/``.
+stderr cells), every figure has an alt text that describes it (not a path or a file name). One screenshot per page is kept under ``_build/screenshots/``.
 """
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
 import pytest
+from pages import toc_pages
 
 #: minimum number of figures a reader must see on a page (pages not named here: none required)
 MIN_FIGURES = {
@@ -34,18 +36,22 @@ MIN_FIGURES = {
 }
 
 
-def _toc_pages() -> list[str]:
-    """Every page of ``_toc.yml`` (root and chapters), as paths without extension."""
-    import yaml
+PAGES = {page: MIN_FIGURES.get(page, 0) for page in toc_pages()}
 
-    toc = yaml.safe_load((Path(__file__).resolve().parents[2] / "_toc.yml").read_text())
-    pages = [toc["root"]]
-    for part in toc.get("parts", [{"chapters": toc.get("chapters", [])}]):
-        pages += [c["file"] for c in part.get("chapters", [])]
-    return pages
+#: what an image's alt text must not be: a path or a file name (what Sphinx writes when no alt is given)
+PATH_LIKE = re.compile(r"(^|/)[\w.-]+\.(png|jpe?g|gif|svg|webp)$|^\.?\.?/|_images/", re.IGNORECASE)
 
 
-PAGES = {page: MIN_FIGURES.get(page, 0) for page in _toc_pages()}
+def describes(alt: str) -> bool:
+    """Whether ``alt`` describes a figure: at least five words, and no path or file name."""
+    return len(alt.split()) >= 5 and not PATH_LIKE.search(alt.strip())
+
+
+def test_describes():
+    assert describes("Two line plots of own-area attention against training step for both step sizes.")
+    for bad in ("", "   ", "../_images/3f2a9c.png", "fig_ch4_phases.png", "_images/a.png", "A figure"):
+        assert not describes(bad), bad
+
 
 WAIT_MATH_JS = """
 const math = document.querySelectorAll('span.math, div.math').length;
@@ -53,36 +59,6 @@ const done = document.querySelectorAll('mjx-container, .MathJax, .MathJax_CHTML,
 const pending = document.querySelectorAll('.MathJax_Processing, .MathJax_Preview:not(:empty)').length;
 return [math, done, pending];
 """
-
-
-@pytest.fixture(scope="module")
-def driver(request: pytest.FixtureRequest):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    chromium = Path("/usr/bin/chromium")
-    chromedriver = Path("/usr/bin/chromedriver")
-    if not chromium.exists() or not chromedriver.exists():
-        pytest.fail("Chromium is missing: install the Debian packages chromium and chromium-driver "
-                    "(make test does it: `make browser-deps`)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(chromium)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
-                 "--no-first-run", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                 "--allow-file-access-from-files", "--window-size=1280,1600"):
-        options.add_argument(flag)
-    drv = webdriver.Chrome(service=Service(executable_path=str(chromedriver)), options=options)
-    drv.set_page_load_timeout(60)
-    yield drv
-    drv.quit()
-
-
-@pytest.fixture(scope="module")
-def html_dir(request: pytest.FixtureRequest) -> Path:
-    path = Path(request.config.getoption("--html-dir")).resolve()
-    if not (path / "index.html").exists():
-        pytest.fail(f"no built book at {path}: run `make html-check` first")
-    return path
 
 
 @pytest.mark.parametrize("page", sorted(PAGES))
@@ -121,6 +97,11 @@ def test_page(page: str, driver, html_dir: Path) -> None:
     srcs = driver.execute_script("return Array.from(document.querySelectorAll('.bd-article img'))"
                                  ".map(i => i.getAttribute('src'));")
     assert len(set(srcs)) == len(srcs), f"{page}: a figure is shown more than once: {sorted(srcs)}"
+    # every figure described: an alt text that is a sentence, not empty, not a path or a file name (Sphinx's default)
+    alts = driver.execute_script("return Array.from(document.querySelectorAll('.bd-article figure img'))"
+                                 ".map(i => [i.getAttribute('src'), i.getAttribute('alt') || '']);")
+    undescribed = [f"{src}: alt={alt!r}" for src, alt in alts if not describes(alt)]
+    assert not undescribed, f"{page}: figures without a description (alt text):\n" + "\n".join(undescribed)
     uncaptioned = driver.execute_script(
         "return Array.from(document.querySelectorAll('.bd-article img'))"
         ".filter(i => { const f = i.closest('figure'); return !f || !f.querySelector('figcaption'); })"
