@@ -4,6 +4,8 @@
 #   make test    unit tests, nbval over the notebooks (in the book's one arithmetic), a reader's fresh install, browser and PDF checks
 #   make student the HTML without the exercises' solutions, for a course (from the stored outputs); _build/student
 #   make pdf     the PDF edition from the stored outputs (XeLaTeX; installs TeX Live's needs); _build/pdf/book.pdf
+#   make site    the HTML and the PDF as the publish workflow puts them online; _build/site
+#   make linkcheck  follow every external link of the book (needs the internet)
 #   make record  re-execute notebooks in place and store their outputs (NB=book/04_mae.ipynb for one)
 #   make bench   benchmark of the training engine (BENCH_ARGS=--quick for a short run)
 #   make measurements  the long measurements the book reads (Phase I up to P = 4096, chapter 6's P = 256 diagram)
@@ -50,10 +52,10 @@ BROWSER_TESTS := $(wildcard tests/browser/test_*.py)
 BENCH_ARGS ?= --json _build/bench/bench_engine.json
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: audit help venv test unit-test notebook-test reader-test browser-test pdf-test html-check student pdf pdf-deps browser-deps book record bench measurements clean distclean
+.PHONY: site linkcheck audit help venv test unit-test notebook-test reader-test browser-test pdf-test html-check student pdf pdf-deps browser-deps book record bench measurements clean distclean
 
 help:
-	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,16p' Makefile | sed 's/^# \{0,1\}//'
 
 venv: $(STAMP)
 
@@ -104,6 +106,22 @@ student: venv
 	$(PY) _ext/student_edition.py $(STUDENT_DIR)/src
 	cd $(STUDENT_DIR)/src && $(CURDIR)/$(VENV)/bin/jupyter-book build . --path-output .. $(BOOK_FLAGS)
 	@echo "student edition (no solutions): $(STUDENT_DIR)/_build/html/index.html"
+
+# What the publish workflow puts online (.github/workflows/publish.yml): the HTML from the stored outputs with
+# the PDF beside it (sslvit-book.pdf), in _build/site.
+SITE_DIR := _build/site
+site: html-check pdf
+	rm -rf $(SITE_DIR)
+	cp -r $(CHECK_DIR)/_build/html $(SITE_DIR)
+	touch $(SITE_DIR)/.nojekyll
+	@echo "the site is at $(CURDIR)/$(SITE_DIR)/index.html"
+
+# Every external link of the book followed (Sphinx's linkcheck builder; needs the internet; weekly in
+# .github/workflows/linkcheck.yml).
+linkcheck: venv
+	@mkdir -p _build/linkcheck
+	$(STORED_CONFIG) > _build/linkcheck/_config.yml
+	$(VENV)/bin/jupyter-book build . --builder linkcheck --config _build/linkcheck/_config.yml --path-output _build/linkcheck
 
 # The PDF edition: the LaTeX builder on the notebooks as committed (no execution), XeLaTeX via latexmk.
 PDF_DIR := _build/pdf
