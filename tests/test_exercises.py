@@ -66,6 +66,45 @@ def test_every_exercise_has_a_folded_solution_whose_code_ends_in_a_check(path):
         assert 2 <= len(labels) <= 4, f"{path.name}: {len(labels)} exercises, 2 to 4 expected"
 
 
+#: the first line of every exercise: its difficulty (one to three stars of three) and its kind
+KINDS = ("pen and paper", "derivation", "pen and paper, then code", "discussion")
+MARK = re.compile(r"```\{exercise\}[^\n]*\n:label: (\S+)\n\n([^\n]*)\n")
+
+
+def marks(text: str) -> dict[str, tuple[int, str] | None]:
+    """Exercise label → ``(stars, kind)`` of its first line (``**Difficulty** ★★☆ · derivation``), None if it has
+    none or another form."""
+    out = {}
+    for m in MARK.finditer(text):
+        first = re.fullmatch(r"\*\*Difficulty\*\* (★{1,3})(☆{0,2}) · (.+)", m.group(2).strip())
+        ok = first is not None and len(first.group(1)) + len(first.group(2)) == 3 and first.group(3) in KINDS
+        out[m.group(1)] = (len(first.group(1)), first.group(3)) if ok else None
+    return out
+
+
+def test_marks_reads_each_form():
+    ex = "```{exercise} T\n:label: a\n\n%s\nBody\n```"
+    assert marks(ex % "**Difficulty** ★★☆ · derivation") == {"a": (2, "derivation")}
+    for bad in ("Body first", "**Difficulty** ★★ · derivation", "**Difficulty** ★★☆ · homework", "*Difficulty* ★☆☆ · discussion"):
+        assert marks(ex % bad) == {"a": None}, bad
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.name[:2] in WITH_EXERCISES], ids=lambda p: p.name)
+def test_every_exercise_states_its_difficulty_and_kind(path):
+    text = "\n".join(_source(c) for c in _cells(path) if c["cell_type"] == "markdown")
+    found = marks(text)
+    assert found and all(found.values()), (f"{path.name}: exercises without a first line "
+                                           f"'**Difficulty** ★☆☆ · <kind>' (kinds: {KINDS}): "
+                                           f"{sorted(k for k, v in found.items() if v is None)}")
+
+
+def test_the_book_has_exercises_of_every_kind():
+    """Derivations (at least five), pen-and-paper computations, predictions checked by a run, and discussions."""
+    kinds = [v[1] for p in NOTEBOOKS for v in marks("\n".join(_source(c) for c in _cells(p)
+                                                            if c["cell_type"] == "markdown")).values() if v]
+    assert kinds.count("derivation") >= 5 and {"pen and paper", "pen and paper, then code", "discussion"} <= set(kinds)
+
+
 def test_student_edition_removes_solutions_and_keeps_exercises():
     for path in NOTEBOOKS:
         nb = json.loads(path.read_text())

@@ -209,6 +209,114 @@ def test_every_figure_has_an_alt_text(path: Path):
     assert not problems, f"{path.name}:\n" + "\n".join(problems)
 
 
+#: a call that puts text on a figure: a title, an axis label, a legend entry, a row or column title
+FIGURE_TEXT_CALL = re.compile(r"(set_title|set_xlabel|set_ylabel|suptitle|supxlabel|supylabel|\blabel\s*=|\btitle\s*=|"
+                              r"\bxlabel\s*=|\bylabel\s*=|row_labels|col_titles|\btitles\b)")
+#: math written as code: C_s, C_c, κ_s, kappa_c, 2^10, a Python float format such as 1e-6
+RAW_MATH = re.compile(r"C_[sc]\b|κ_[sc]|kappa_[sc]\b|\^\{?\d|\b\de-\d")
+STRING = re.compile(r"""[rRfF]{0,2}(["'])(.*?)(?<!\\)\1""")
+PLOTS = Path(__file__).resolve().parents[1] / "lib" / "sslvit" / "plots"
+
+
+def raw_math_in_figure_text(name: str, source: str) -> list[str]:
+    """The lines of ``source`` that put math written as code (``C_s``, ``2^10``, ``1e-6``) on a figure, outside
+    ``$...$`` and outside an f-string's ``{...}`` placeholders."""
+    found = []
+    for n, line in enumerate(source.splitlines(), 1):
+        if line.lstrip().startswith("#") or not FIGURE_TEXT_CALL.search(line):
+            continue
+        for match in STRING.finditer(line):
+            text = re.sub(r"\{[^{}]*\}", "", re.sub(r"\$[^$]*\$", "", match.group(2)))
+            if RAW_MATH.search(text):
+                found.append(f"{name}:{n}: {line.strip()}")
+                break
+    return found
+
+
+def test_raw_math_in_figure_text_finds_it():
+    assert raw_math_in_figure_text("x", 'ax.set_xlabel("layout C_s/C_c (P = 100)")')
+    assert raw_math_in_figure_text("x", 'fig.suptitle(f"P = 2^10 ... {n}")')
+    assert raw_math_in_figure_text("x", 'ax.plot(x, y, label="tol 1e-6")')
+    assert not raw_math_in_figure_text("x", 'ax.set_xlabel(r"layout $C_s/C_c$ ($P = 100$)")')
+    assert not raw_math_in_figure_text("x", 'ax.plot(x, y, label=f"{cfg.kappa_s:g}")')
+    assert not raw_math_in_figure_text("x", 'print(f"C_s = {c}")')   # printed text is not figure text
+
+
+def test_figure_text_sets_math_as_math():
+    """Titles, axis labels and legends set their math with ``$...$`` (matplotlib's mathtext): no ``C_s`` with a
+    literal underscore, no ``2^10``, no ``1e-6`` on a figure, in the chapters and in ``sslvit.plots``."""
+    found = []
+    for path in NOTEBOOKS:
+        for i, cell in enumerate(_cells(path)):
+            if cell["cell_type"] == "code":
+                found += raw_math_in_figure_text(f"{path.name} cell {i}", _text(cell["source"]))
+    for path in sorted(PLOTS.glob("*.py")):
+        found += raw_math_in_figure_text(f"sslvit/plots/{path.name}", path.read_text())
+    assert not found, "figure text with math written as code:\n" + "\n".join(found)
+
+
+#: a number in Python's exponent format (1e-06, 3.2e-7), which the prose writes as a power of ten
+PY_EXPONENT = re.compile(r"(?<![\w.])\d(\.\d+)?e[-+]?\d+\b")
+
+
+def glued_texts(cells: list[dict]) -> dict[str, str]:
+    """Glue key -> the plain text of its glued value (what ``{glue:text}`` formats)."""
+    out = {}
+    for cell in cells:
+        for o in cell.get("outputs", []):
+            name = o.get("metadata", {}).get("scrapbook", {}).get("name")
+            text = o.get("data", {}).get("application/papermill.record/text/plain")
+            if name and text is not None:
+                out[name] = _text(text)
+    return out
+
+
+def python_exponents_in_prose(markdown: str, glued: dict[str, str]) -> list[str]:
+    """Numbers the reader sees in Python's exponent format: written in the prose (outside code and math) or
+    pasted by ``{glue:text}`` with an exponent format or as such a number."""
+    found = []
+    for key, spec in re.findall(r"\{glue:text\}`(\w+)(?::([^`]*))?`", markdown):
+        if key not in glued:
+            continue
+        try:
+            shown = format(float(glued[key]), spec) if spec else glued[key]
+        except ValueError:
+            shown = glued[key]
+        if PY_EXPONENT.search(shown):
+            found.append(f"{{glue:text}}`{key}{':' + spec if spec else ''}` shows {shown!r}")
+    prose = re.sub(r"```.*?```|`[^`]*`|\$\$.*?\$\$|\$[^$]*\$", " ", markdown, flags=re.S)
+    found += [f"written: {m.group(0)!r}" for m in PY_EXPONENT.finditer(prose)]
+    return found
+
+
+def test_python_exponents_in_prose_are_found():
+    assert python_exponents_in_prose("at most {glue:text}`b:.0e` here", {"b": "1e-06"})
+    assert python_exponents_in_prose("at most {glue:text}`b` here", {"b": "1e-06"})
+    assert python_exponents_in_prose("an error of 3e-18 in the text", {})
+    assert not python_exponents_in_prose("below $10^{-6}$, `1e-6` in code, {glue:text}`x:.3f`", {"x": "0.25"})
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_prose_writes_powers_of_ten(path: Path):
+    """The prose writes a small number as a power of ten ($10^{-6}$, or a glue_bound pasted with {glue:md}), not in
+    Python's exponent format (1e-06)."""
+    cells = _cells(path)
+    markdown = "\n".join(_text(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    found = python_exponents_in_prose(markdown, glued_texts(cells))
+    assert not found, f"{path.name}:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_stray_value_under_a_cell(path: Path):
+    """No cell ends in an expression whose value Jupyter prints under it (``Out[n]:`` a number, a list, an object's
+    repr): what a cell shows is printed, displayed or glued on purpose (a last line that returns a value, such as
+    ``plt.close(fig)`` or ``ax.legend()``, ends in ``;`` or is assigned)."""
+    stray = [f"cell {i}: {_text(out.get('data', {}).get('text/plain', ''))[:80]!r}"
+             for i, cell in enumerate(_cells(path)) for out in cell.get("outputs", [])
+             if out.get("output_type") == "execute_result"]
+    assert not stray, f"{path.name}: values shown under cells:\n" + "\n".join(stray)
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_running_time_stated_at_the_top(path: Path):
     """The first text cell states the chapter's running time from glued numbers measured by the last cell."""
@@ -223,6 +331,15 @@ def test_running_time_stated_at_the_top(path: Path):
     assert "nbval-ignore-output" in timing[0].get("metadata", {}).get("tags", []), f"{path.name}: timing cell is compared"
     glued = [o for o in timing[0].get("outputs", []) if o.get("metadata", {}).get("scrapbook", {}).get("name") == key]
     assert glued, f"{path.name}: the stored outputs do not hold the glued {key} (execute the notebook)"
+
+
+def test_power_of_ten():
+    from sslvit.book import power_of_ten
+
+    assert [power_of_ten(v) for v in (1e-6, 1e-12, 1.0, 0.0, 3.2e-7, -1e-4, 2.5)] == \
+        ["10^{-6}", "10^{-12}", "1", "0", "3.2 \\times 10^{-7}", "-10^{-4}", "2.5"]
+    with pytest.raises(ValueError, match="finite"):
+        power_of_ten(float("nan"))
 
 
 def test_round_significant_and_glue_number():
@@ -246,15 +363,20 @@ def test_round_significant_and_glue_number():
 
 
 def test_glued_table_has_a_form_for_the_pdf():
-    """A glued table shows the DataFrame's HTML on the web and a Markdown table (which Sphinx's LaTeX builder can
-    typeset) in the PDF, with the LaTeX headers and formats asked for."""
+    """A glued table shows an HTML table on the web and a Markdown table (which Sphinx's LaTeX builder can
+    typeset) in the PDF, both with the LaTeX headers and formats asked for (in the HTML as MathJax's \\(...\\), in
+    a table that MathJax processes, without the unnamed index column)."""
     import pandas as pd
 
     from sslvit.book import GluedTable
 
     frame = pd.DataFrame({"P": [256, 1024], "Delta": [-0.25, 0.4], "role": ["below | zero", "above"]})
     table = GluedTable(frame, headers={"Delta": r"$\Delta$"}, formats={"Delta": "${:.2f}$"})
-    assert table._repr_html_() == frame._repr_html_()
+    assert table._repr_html_() == (
+        '<table class="dataframe mathjax_process"><thead><tr><th>P</th><th>\\(\\Delta\\)</th><th>role</th></tr></thead>'
+        '<tbody><tr><td>256</td><td>\\(-0.25\\)</td><td>below | zero</td></tr>'
+        '<tr><td>1024</td><td>\\(0.40\\)</td><td>above</td></tr></tbody></table>')
+    assert "&lt;b&gt;" in GluedTable(pd.DataFrame({"x": ["<b>"]}))._repr_html_()   # text is escaped, not markup
     assert table._repr_markdown_().splitlines() == [
         r"| P | $\Delta$ | role |", "|---|---|---|", r"| 256 | $-0.25$ | below \| zero |", "| 1024 | $0.40$ | above |"]
     assert repr(table) == repr(frame)

@@ -1,13 +1,15 @@
 """Other reconstructions (sslvit.beyond.variants, trained by train_fullq) and the sensitivity verdicts
 (sslvit.beyond.sensitivity), book chapter 15."""
 import math
+import re
 
 import pytest
 import torch
 
 from sslvit import DataConfig, Run, TrainConfig
 from sslvit.beyond.fullq import train_fullq
-from sslvit.beyond.sensitivity import (CLAIMS, GAP_DEFINITIONS, claim_verdicts, first_step_ratio, gap_boundaries)
+from sslvit.beyond.sensitivity import (CLAIMS, GAP_DEFINITIONS, GAP_DEFINITIONS_MD, claim_verdicts, first_step_ratio,
+                                       gap_boundaries)
 from sslvit.beyond.variants import (Variant, cl_loss_variant, fixed_fraction_mask, mae_loss_variant, variant_forward)
 
 DATA = DataConfig(patches=16, clusters=2, global_size=8, local_size=2, layout="random")
@@ -186,3 +188,11 @@ def test_landing_areas_find_the_top_area_per_cluster():
     assert any(r["on_global"] for r in rows)                  # dot-product CL from Q = 0 lands on the global area
     with pytest.raises(ValueError, match="run=5"):
         traj.correlations(5)
+
+
+def test_every_gap_definition_has_its_text_form():
+    """The text form of each definition keeps its math inside $...$: no raw C_c or κ_s on the page."""
+    assert set(GAP_DEFINITIONS_MD) == set(GAP_DEFINITIONS)
+    for text in GAP_DEFINITIONS_MD.values():
+        assert text.count("$") >= 2 and text.count("$") % 2 == 0, text
+        assert "_" not in re.sub(r"\$[^$]*\$", "", text), text

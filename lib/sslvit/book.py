@@ -13,12 +13,13 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import re
 import time
 from typing import Any, Mapping
 
 from sslvit.core.validation import check_int
 
-__all__ = ["glue_number", "glue_table", "GluedTable", "round_significant", "glue_running_time", "running_time",
+__all__ = ["glue_number", "glue_bound", "power_of_ten", "glue_table", "GluedTable", "round_significant", "glue_running_time", "running_time",
            "benchmark_results", "stored_results", "STORED_RESULTS"]
 
 
@@ -55,12 +56,42 @@ def glue_number(name: str, value: Any, digits: int = 3) -> None:
     glue(name, rounded, display=False)
 
 
+def power_of_ten(value: float) -> str:
+    """``value`` as LaTeX for the text: ``10^{-6}`` for a power of ten, ``3.2 \\times 10^{-7}`` otherwise (3
+    significant digits), ``0`` for zero. Raises ``ValueError`` for a number that is not finite."""
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"value={value!r} is not allowed: a finite number")
+    if value == 0:
+        return "0"
+    mantissa, exponent = f"{abs(value):.2e}".split("e")
+    sign = "-" if value < 0 else ""
+    if int(exponent) == 0:
+        return f"{sign}{float(mantissa):.3g}"
+    if float(mantissa) == 1.0:
+        return f"{sign}10^{{{int(exponent)}}}"
+    return f"{sign}{float(mantissa):.3g} \\times 10^{{{int(exponent)}}}"
+
+
+def glue_bound(name: str, bound: Any) -> None:
+    """Glue a bound (a tolerance such as ``1e-6``, or a :func:`sslvit.checks.below` that holds) as math for the
+    text, ``$10^{-6}$``: pasted with ``{glue:md}`name```, it reads as the book's other powers of ten, not as
+    Python's ``1e-06``. A ``below`` that does not hold is glued as its value. Returns nothing."""
+    from IPython.display import Markdown
+    from myst_nb import glue
+
+    from sslvit.checks import Below
+
+    value = bound.value if isinstance(bound, Below) and not bound.holds else float(bound)
+    glue(name, Markdown(f"${power_of_ten(value)}$"), display=False)
+
+
 class GluedTable:
     """A table to glue into the text (``{glue:figure}``) that every edition can show.
 
-    Jupyter and the web pages show the DataFrame's own HTML; the PDF edition (Sphinx's LaTeX builder, which
-    drops HTML) shows a Markdown table built from the same rows, with LaTeX ``headers`` (``{"kappa_s":
-    r"$\\kappa_s$"}``) and per-column ``formats`` (``{"Delta": "{:+.2f}"}``; unnamed columns print with
+    Jupyter and the web pages show an HTML table, the PDF edition (Sphinx's LaTeX builder, which drops HTML) a
+    Markdown table, both built from the same rows, with LaTeX ``headers`` (``{"kappa_s": r"$\\kappa_s$"}``) and
+    per-column ``formats`` (``{"Delta": "{:+.2f}"}``; unnamed columns print with
     ``str``). ``repr`` is the DataFrame's text.
     """
 
@@ -82,13 +113,28 @@ class GluedTable:
                 raise ValueError(f"formats[{column!r}]={fmt!r} is not a format for one number, e.g. '{{:.3f}}'") from err
         self.frame, self.headers, self.formats = frame, dict(headers or {}), dict(formats or {})
 
+    def _text(self, column: str, value: Any) -> str:
+        return self.formats[column].format(value) if column in self.formats else str(value)
+
     def _repr_html_(self) -> str:
-        return self.frame._repr_html_()
+        """The rows as an HTML table with the same ``headers`` and ``formats`` as the PDF's, their ``$...$``
+        typeset by MathJax (the table is marked ``mathjax_process``), without the DataFrame's unnamed index."""
+        import html
+
+        def cell(text: str) -> str:
+            parts = re.split(r"(\$[^$]+\$)", text)
+            return "".join(f"\\({html.escape(p[1:-1])}\\)" if p.startswith("$") and p.endswith("$") and len(p) > 2
+                           else html.escape(p) for p in parts)
+
+        head = "".join(f"<th>{cell(self.headers.get(c, c))}</th>" for c in self.columns)
+        body = "".join("<tr>" + "".join(f"<td>{cell(self._text(c, v))}</td>" for c, v in zip(self.columns, row))
+                       + "</tr>" for row in self.frame.itertuples(index=False))
+        return (f'<table class="dataframe mathjax_process"><thead><tr>{head}</tr></thead>'
+                f"<tbody>{body}</tbody></table>")
 
     def _repr_markdown_(self) -> str:
         def cell(column: str, value: Any) -> str:
-            text = self.formats[column].format(value) if column in self.formats else str(value)
-            return text.replace("|", "\\|")
+            return self._text(column, value).replace("|", "\\|")
 
         lines = ["| " + " | ".join(self.headers.get(c, c).replace("|", "\\|") for c in self.columns) + " |",
                  "|" + "---|" * len(self.columns)]

@@ -33,6 +33,7 @@ MIN_FIGURES = {
     "book/15_sensitivity": 2,
     "book/playground": 2,
     "book/intro": 1,
+    "book/syllabus": 1,
 }
 
 

@@ -39,7 +39,7 @@ from sslvit.beyond.variants import Variant
 from sslvit.core.data import DataConfig, information_gap
 from sslvit.core.training import Run, TrainConfig
 
-__all__ = ["CLAIMS", "VERDICTS", "HOLDS_AT", "BREAKS_BELOW", "Verdict", "first_step_ratio", "claim_verdicts", "GAP_DEFINITIONS",
+__all__ = ["CLAIMS", "VERDICTS", "HOLDS_AT", "BREAKS_BELOW", "Verdict", "first_step_ratio", "claim_verdicts", "GAP_DEFINITIONS", "GAP_DEFINITIONS_MD",
            "GapBoundary", "gap_boundaries", "SweepResult", "sensitivity_sweep", "sweep_from_stored", "landing_areas"]
 
 CLAIMS = ("mae_local", "phase_one", "cl_global", "cl_one_pattern", "mae_vs_cl")
@@ -124,6 +124,14 @@ GAP_DEFINITIONS: dict[str, Callable[[float, float, float, float], float]] = {
     "with the masking factor 1 − γ": lambda P, s, c, g: (math.log(1 - g) + 2 * math.log(s) - math.log(c)) / math.log(P) - 1,
     "with 1 − γ and C_c − 1": lambda P, s, c, g: (math.log(1 - g) + 2 * math.log(s) - math.log(c - 1)) / math.log(P) - 1,
     "κs − κc (sizes only)": lambda P, s, c, g: (math.log(s) - math.log(c)) / math.log(P),
+}
+
+#: each definition's name as MyST Markdown with its math typeset, for the text of chapter 15
+GAP_DEFINITIONS_MD: dict[str, str] = {
+    "2κs − κc − 1 (the book's)": r"$2\kappa_s - \kappa_c - 1$ (the book's)",
+    "with the masking factor 1 − γ": r"with the masking factor $1 - \gamma$",
+    "with 1 − γ and C_c − 1": r"with $1 - \gamma$ and $C_c - 1$",
+    "κs − κc (sizes only)": r"$\kappa_s - \kappa_c$ (sizes only)",
 }
 
 

@@ -33,7 +33,7 @@ def delta_color(delta: float, vmax: float = 0.5) -> tuple:
 
 
 def _label(fit: RatioFit) -> str:
-    return f"κ_s={fit.kappa_s:g}, κ_c={fit.kappa_c:g}: Δ={fit.delta:+.2f}, slope={fit.slope:+.3f}"
+    return rf"$\kappa_s$ = {fit.kappa_s:g}, $\kappa_c$ = {fit.kappa_c:g}: $\Delta$ = {fit.delta:+.2f}, slope {fit.slope:+.3f}"
 
 
 def _check_fits(fits: Sequence[RatioFit]) -> None:
@@ -57,7 +57,7 @@ def plot_ratio_fits(fits: Sequence[RatioFit], ax: Optional[plt.Axes] = None, tit
     ax.axhline(1.0, color="0.4", lw=0.8, ls=":")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    ax.set_xlabel("number of patches P")
+    ax.set_xlabel("number of patches $P$")
     ax.set_ylabel("decoupling rate / growth rate")
     ax.set_title(title or "Ratio of the two rates at initialisation (dashed: fits)")
     ax.legend(fontsize="x-small", loc="best", ncol=1)
@@ -76,21 +76,22 @@ def plot_rates(fits: Sequence[RatioFit], axes: Optional[Sequence[plt.Axes]] = No
         color = delta_color(fit.delta)
         P = np.array(fit.patches, dtype=float)
         for ax, values, expo, name in (
-            (axes[0], [r.decouple for r in fit.rates], 2 * fit.kappa_s - 2, "2κ_s−2"),
-            (axes[1], [r.grow for r in fit.rates], fit.kappa_c - 1, "κ_c−1"),
+            (axes[0], [r.decouple for r in fit.rates], 2 * fit.kappa_s - 2, r"$2\kappa_s - 2$"),
+            (axes[1], [r.grow for r in fit.rates], fit.kappa_c - 1, r"$\kappa_c - 1$"),
         ):
             ax.plot(P, values, "o-", ms=3, lw=1.0, color=color,
-                    label=f"κ_s={fit.kappa_s:g}, κ_c={fit.kappa_c:g} (ref. slope {name}={expo:+.2f})")
+                    label=rf"$\kappa_s$ = {fit.kappa_s:g}, $\kappa_c$ = {fit.kappa_c:g} (ref. slope {name} = {expo:+.2f})")
             ref = values[-1] * (P / P[-1]) ** expo
             ax.plot(P, ref, ":", lw=1.6, color=color)
-    for ax, what in ((axes[0], "E[∂ℓ/∂A_global]"), (axes[1], "−E[∂ℓ/∂A_own]")):
+    for ax, what in ((axes[0], r"$\mathbb{E}[\partial \ell / \partial A_{\mathrm{global}}]$"),
+                     (axes[1], r"$-\mathbb{E}[\partial \ell / \partial A_{\mathrm{own}}]$")):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        ax.set_xlabel("number of patches P")
+        ax.set_xlabel("number of patches $P$")
         ax.set_ylabel(f"{what} per unit step")
         ax.legend(fontsize="xx-small", loc="lower left")
-    axes[0].set_title("Global FP pushed down (dotted: slope 2κ_s−2)")
-    axes[1].set_title("Own FP pushed up (dotted: slope κ_c−1)")
+    axes[0].set_title(r"Global FP pushed down (dotted: slope $2\kappa_s - 2$)")
+    axes[1].set_title(r"Own FP pushed up (dotted: slope $\kappa_c - 1$)")
     return fig
 
 
@@ -104,8 +105,8 @@ def plot_slope_vs_delta(fits_by_range: Mapping[str, Sequence[RatioFit]], ax: Opt
     deltas = [f.delta for fits in fits_by_range.values() for f in fits]
     lo, hi = min(deltas) - 0.1, max(deltas) + 0.1
     grid = np.linspace(lo, hi, 2)
-    ax.fill_between(grid, grid - band, grid + band, color="0.85", label=f"|slope − Δ| ≤ {band:g}")
-    ax.plot(grid, grid, "k-", lw=0.9, label="slope = Δ")
+    ax.fill_between(grid, grid - band, grid + band, color="0.85", label=rf"$|\mathrm{{slope}} - \Delta| \leq$ {band:g}")
+    ax.plot(grid, grid, "k-", lw=0.9, label=r"slope = $\Delta$")
     markers = ["o", "s", "^", "D", "v"]
     for (label, fits), marker in zip(fits_by_range.items(), markers):
         _check_fits(fits)
@@ -113,9 +114,9 @@ def plot_slope_vs_delta(fits_by_range: Mapping[str, Sequence[RatioFit]], ax: Opt
         ax.scatter([f.delta for f in fits], [f.slope for f in fits], marker=marker, s=30,
                    facecolors=[delta_color(f.delta) for f in fits] if filled else "none",
                    edgecolors=[delta_color(f.delta) for f in fits], label=label, zorder=3)
-    ax.set_xlabel("information gap Δ = 2κ_s − κ_c − 1")
+    ax.set_xlabel(r"information gap $\Delta = 2\kappa_s - \kappa_c - 1$")
     ax.set_ylabel("fitted log-log slope of the ratio")
-    ax.set_title("Fitted exponent against Δ")
+    ax.set_title(r"Fitted exponent against $\Delta$")
     ax.legend(fontsize="x-small", loc="upper left")
     return ax
 
@@ -142,14 +143,14 @@ def plot_deviation_map(kappa_s_values: Sequence[float], kappa_c_values: Sequence
             if np.isfinite(dev[i, j]) and abs(dev[i, j]) > 0.1:
                 ax.add_patch(plt.Rectangle((kc[j] - dkc / 2, ks[i] - dks / 2), dkc, dks, fill=False, ec="k", lw=1.2))
     x = np.linspace(extent[0], extent[1], 50)
-    ax.plot(x, (1 + x) / 2, "k--", lw=0.9, label="Δ = 0")
+    ax.plot(x, (1 + x) / 2, "k--", lw=0.9, label=r"$\Delta = 0$")
     ax.set_xlim(extent[0], extent[1])
     ax.set_ylim(extent[2], extent[3])
-    ax.set_xlabel("κ_c (local area size = P^κ_c)")
-    ax.set_ylabel("κ_s (global area size = P^κ_s)")
-    ax.set_title(title or "slope − Δ")
+    ax.set_xlabel(r"$\kappa_c$ (local area size $P^{\kappa_c}$)")
+    ax.set_ylabel(r"$\kappa_s$ (global area size $P^{\kappa_s}$)")
+    ax.set_title(title or r"slope $- \Delta$")
     ax.legend(fontsize="x-small", loc="lower right")
-    ax.figure.colorbar(im, ax=ax, label="fitted slope − Δ")
+    ax.figure.colorbar(im, ax=ax, label=r"fitted slope $- \Delta$")
     return ax
 
 
@@ -166,13 +167,13 @@ def plot_ratio_vs_delta(deltas: Sequence[float], ratios: Sequence[float], patche
         raise ValueError(f"mask_prob={mask_prob} must be in (0, 1)")
     ax = ax or plt.gca()
     ax.scatter(d, r, s=6, c=[delta_color(x) for x in d], alpha=0.6, linewidths=0,
-               label=f"every tiling (C_s, C_c) of P = {patches}")
+               label=rf"every tiling $(C_s, C_c)$ of $P$ = {patches}")
     grid = np.linspace(d.min(), d.max(), 200)
-    ax.plot(grid, (1 - mask_prob) * patches**grid, "k-", lw=1.0, label=f"(1 − γ) P^Δ, γ = {mask_prob:g}")
+    ax.plot(grid, (1 - mask_prob) * patches**grid, "k-", lw=1.0, label=rf"$(1 - \gamma) P^{{\Delta}}$, $\gamma$ = {mask_prob:g}")
     ax.axhline(1.0, color="0.3", lw=0.8, ls=":")
     ax.axvline(0.0, color="0.3", lw=0.8, ls="--")
     cross = math.log(1 / (1 - mask_prob)) / math.log(patches)
-    ax.axvline(cross, color="tab:green", lw=0.9, ls="-.", label=f"(1 − γ) P^Δ = 1 at Δ = {cross:.3f}")
+    ax.axvline(cross, color="tab:green", lw=0.9, ls="-.", label=rf"$(1 - \gamma) P^{{\Delta}} = 1$ at $\Delta$ = {cross:.3f}")
     if highlight:
         for hd, hr, text in highlight:
             ax.plot([hd], [hr], "o", ms=7, mfc="none", mec="k")
@@ -180,8 +181,8 @@ def plot_ratio_vs_delta(deltas: Sequence[float], ratios: Sequence[float], patche
                         bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="0.5", lw=0.5),
                         arrowprops=dict(arrowstyle="-", color="0.3", lw=0.7))
     ax.set_yscale("log")
-    ax.set_xlabel("information gap Δ of the integer sizes")
+    ax.set_xlabel(r"information gap $\Delta$ of the integer sizes")
     ax.set_ylabel("decoupling rate / growth rate")
-    ax.set_title(f"Which rate wins at initialisation, P = {patches}")
+    ax.set_title(f"Which rate wins at initialisation, $P$ = {patches}")
     ax.legend(fontsize="x-small", loc="upper left")
     return ax

@@ -122,10 +122,10 @@ def playground(setting: Optional[Setting] = None):  # pragma: no cover - needs a
     objective = w.ToggleButtons(options=[("MAE", "mae"), ("CL", "cl")], value=setting.objective,
                                 description="objective")
     size = w.SelectionSlider(options=[(f"{c} (Δ = {Setting(global_size=c).delta:+.2f})", c) for c in GLOBAL_SIZES],
-                             value=setting.global_size, description="C_s", continuous_update=False)
+                             value=setting.global_size, description=r"\(C_s\)", continuous_update=False)
     gamma = w.FloatSlider(value=setting.mask_prob, min=0.05, max=0.95, step=0.05, description="γ",
                           continuous_update=False)
-    steps = w.IntSlider(value=setting.steps, min=0, max=MAX_STEPS, step=10, description="steps",
+    steps = w.IntSlider(value=setting.steps, min=0, max=MAX_STEPS, step=1, description="steps",
                         continuous_update=False)
     out = w.Output()
 
