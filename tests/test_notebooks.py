@@ -289,6 +289,31 @@ def python_exponents_in_prose(markdown: str, glued: dict[str, str]) -> list[str]
     return found
 
 
+def glued_markdown(cells: list[dict]) -> dict[str, str]:
+    """Glue key -> its glued Markdown (``glue(name, Markdown(...))``)."""
+    return {o["metadata"]["scrapbook"]["name"]: _text(o["data"]["application/papermill.record/text/markdown"])
+            for cell in cells for o in cell.get("outputs", [])
+            if "application/papermill.record/text/markdown" in o.get("data", {}) and "scrapbook" in o.get("metadata", {})}
+
+
+def math_pasted_as_commonmark(markdown: str, glued: dict[str, str]) -> list[str]:
+    """``{glue:md}`key``` without ``:myst`` pastes CommonMark, where ``$...$`` is not math: the reader sees the
+    dollars. The keys whose glued Markdown holds math but are pasted so."""
+    return [f"{{glue:md}}`{key}` pastes {glued[key]!r} without :myst"
+            for key, fmt in re.findall(r"\{glue:md\}`(\w+)(?::(\w+))?`", markdown)
+            if fmt != "myst" and "$" in glued.get(key, "")]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_glued_math_is_pasted_as_myst(path: Path):
+    cells = _cells(path)
+    markdown = "\n".join(_text(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    assert math_pasted_as_commonmark("a {glue:md}`b` c", {"b": "$10^{-6}$"})          # the check can fail
+    assert not math_pasted_as_commonmark("a {glue:md}`b:myst` c", {"b": "$10^{-6}$"})
+    found = math_pasted_as_commonmark(markdown, glued_markdown(cells))
+    assert not found, f"{path.name}:\n" + "\n".join(found)
+
+
 def test_python_exponents_in_prose_are_found():
     assert python_exponents_in_prose("at most {glue:text}`b:.0e` here", {"b": "1e-06"})
     assert python_exponents_in_prose("at most {glue:text}`b` here", {"b": "1e-06"})

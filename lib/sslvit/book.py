@@ -75,8 +75,9 @@ def power_of_ten(value: float) -> str:
 
 def glue_bound(name: str, bound: Any) -> None:
     """Glue a bound (a tolerance such as ``1e-6``, or a :func:`sslvit.checks.below` that holds) as math for the
-    text, ``$10^{-6}$``: pasted with ``{glue:md}`name```, it reads as the book's other powers of ten, not as
-    Python's ``1e-06``. A ``below`` that does not hold is glued as its value. Returns nothing."""
+    text, ``$10^{-6}$``: pasted with ``{glue:md}`name:myst``` (MyST, so that the dollars are math), it reads as
+    the book's other powers of ten, not as Python's ``1e-06``. A ``below`` that does not hold is glued as its
+    value. Returns nothing."""
     from IPython.display import Markdown
     from myst_nb import glue
 
