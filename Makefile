@@ -9,7 +9,7 @@
 #   make record  re-execute notebooks in place and store their outputs (NB=book/04_mae.ipynb for one)
 #   make bench   benchmark of the training engine (BENCH_ARGS=--quick for a short run)
 #   make measurements  the long measurements the book reads (Phase I up to P = 4096, chapter 6's P = 256 diagram)
-#   make audit   the chaos audit: every chapter under other arithmetic, every output that changes (chapter 7)
+#   make audit   the chaos audit: every chapter under other arithmetic, every output that changes (the reproducibility appendix)
 #   make venv    create .venv and install the pinned requirements (done by the targets above)
 #   make clean   remove build outputs; `make distclean` also removes .venv
 #
@@ -31,7 +31,7 @@ NOTEBOOKS := $(wildcard book/*.ipynb book/*/*.ipynb)
 SANITIZE := $(wildcard book/sanitize.cfg)
 # --nbval compares every stored output; switch to --nbval-lax to check only cells marked # NBVAL_CHECK_OUTPUT
 NBVAL_MODE ?= --nbval
-# One arithmetic for the stored outputs (chapter 7): they are recorded (`make record`) and compared (nbval) with
+# One arithmetic for the stored outputs (the reproducibility appendix): they are recorded (`make record`) and compared (nbval) with
 # PyTorch's portable kernels (ATEN_CPU_CAPABILITY=default), MKL's conditional numerical reproducibility
 # (MKL_CBWR=COMPATIBLE), NumPy's baseline kernels (its AVX2 and AVX-512 dispatch disabled) and one OpenBLAS kernel
 # for NumPy's linear algebra, which give the same bits on every x86-64 CPU, Intel or AMD, AVX2 or AVX-512; every
@@ -177,7 +177,7 @@ record: venv
 	env -u MKL_ENABLE_INSTRUCTIONS $(ARITHMETIC) $(VENV)/bin/jupyter-execute --inplace --timeout=600 \
 	    $(or $(NB),$(NOTEBOOKS))
 
-# The chaos audit (chapter 7): every chapter re-executed under other arithmetic (native kernels, MKL's AVX2 and
+# The chaos audit (the reproducibility appendix): every chapter re-executed under other arithmetic (native kernels, MKL's AVX2 and
 # AVX-512 paths where this CPU has them, swapped thread counts, step sizes x (1 + 1e-12)); lists every output that
 # changes. AUDIT_MODES=native,threads for a subset. Copy _build/audit/audit.json to lib/sslvit/results/ to ship it.
 AUDIT_MODES ?= native,mkl-avx2,mkl-avx512,threads,step-size

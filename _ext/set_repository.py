@@ -3,7 +3,7 @@
 The repository's address has one source, ``repository.url`` in ``_config.yml``; the launch buttons and the
 repository button of the HTML read it there. The same address is written out where a reader copies it: the
 install cell of every notebook (``pip install "sslvit[book] @ git+<url>"``), the citation (``CITATION.cff``, the
-README, chapter 7, the PDF's title page), ``pyproject.toml``'s project URL and CONTRIBUTING. This script replaces
+README, the reproducibility appendix, the PDF's title page), ``pyproject.toml``'s project URL and CONTRIBUTING. This script replaces
 the address of ``_config.yml`` by the new one in every tracked text file, so that a fork publishes under its own
 name (the publish workflow runs it with the fork's address); ``tests/test_repository_url.py`` fails when a file
 holds another address than ``_config.yml``.

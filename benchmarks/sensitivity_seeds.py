@@ -1,6 +1,6 @@
-"""Chapter 15's study over twenty seeds (``make measurements``; book chapter 15).
+"""Chapter 14's study over twenty seeds (``make measurements``; book chapter 14).
 
-Two measurements, in the setting of chapter 15 (P = 64, K = 2 clusters, random layout, C_c = 4, C_s = 40 and 12,
+Two measurements, in the setting of chapter 14 (P = 64, K = 2 clusters, random layout, C_c = 4, C_s = 40 and 12,
 60 steps of plain gradient descent, batch 16, step size 1e3; MAE γ = 0.5, CL γ = 0.3, 15 negatives, τ = 1, and
 τ = 0.2 with cosine similarity):
 
@@ -11,7 +11,7 @@ Two measurements, in the setting of chapter 15 (P = 64, K = 2 clusters, random l
   attention on the global area and NMI, and the landing area of each (run, cluster)
   (:func:`sslvit.beyond.sensitivity.landing_areas`).
 
-Chapter 15 reads the copy shipped in ``lib/sslvit/results/sensitivity_seeds.json`` and trains seeds 0–2 of
+Chapter 14 reads the copy shipped in ``lib/sslvit/results/sensitivity_seeds.json`` and trains seeds 0–2 of
 every reconstruction again while it executes. Record it in the book's arithmetic (``make measurements`` does):
 ``ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE``, so that the chapter's live runs reproduce it bit for bit.
 
@@ -61,7 +61,7 @@ METRICS = ("own_area_attention", "global_area_attention", "nmi", "fp_own", "fp_g
 
 
 def train_settings(variant: Variant) -> dict[str, TrainConfig]:
-    """Chapter 15's training settings for a reconstruction (cosine similarity at its own temperature)."""
+    """Chapter 14's training settings for a reconstruction (cosine similarity at its own temperature)."""
     return TRAIN if variant.similarity == "dot" else {**TRAIN, "cl": replace(TRAIN["cl"], tau=COSINE_TAU)}
 
 
@@ -101,7 +101,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=20, help="seeds 0..N-1 (default 20)")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     args = parser.parse_args()
-    torch.set_num_threads(1)                     # as chapter 15: small tensors, and its arithmetic
+    torch.set_num_threads(1)                     # as chapter 14: small tensors, and its arithmetic
     seeds = list(range(args.seeds))
     data = {"sweep": sweep(seeds), "cosine": cosine(seeds)}
     if args.json is not None:

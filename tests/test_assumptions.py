@@ -1,4 +1,4 @@
-"""The break rule and the sweeps of book chapter 10 (sslvit.beyond.assumptions)."""
+"""The break rule and the sweeps of book chapter 9 (sslvit.beyond.assumptions)."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,4 @@
-"""The memory estimate and the early stop of a training call that cannot fit (book chapter 7), and the device
+"""The memory estimate and the early stop of a training call that cannot fit (the book's reproducibility appendix), and the device
 argument."""
 from __future__ import annotations
 

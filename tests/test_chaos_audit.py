@@ -1,4 +1,4 @@
-"""The chaos audit's report (tests/audit/chaos_audit.py, book chapter 7): parsing nbval's JUnit report and merging
+"""The chaos audit's report (tests/audit/chaos_audit.py, the book's reproducibility appendix): parsing nbval's JUnit report and merging
 a partial re-audit into an earlier report."""
 from __future__ import annotations
 

@@ -165,7 +165,7 @@ FLAGS = ["--objective", "--patches", "--clusters", "--global-size", "--local-siz
          "--layout", "--low", "--high", "--mask-prob", "--steps", "--lr", "--batch-size", "--population",
          "--negatives", "--tau", "--optimizer", "--seed", "--log-every", "--eval-batch", "--dtype", "--threads", "--device",
          "--progress", "--json",
-         # beyond the paper (chapters 9-12)
+         # beyond the paper (chapters 8-11)
          "--allow-no-dominant", "--scale-law", "--scale-param", "--queue", "--mix", "--mix-scale", "--cl-mask-prob",
          "--init-std"]
 

@@ -1,4 +1,4 @@
-"""The full-Q model on perturbed features (sslvit.beyond.fullq, book chapter 10): construction of overlapping
+"""The full-Q model on perturbed features (sslvit.beyond.fullq, book chapter 9): construction of overlapping
 features and noisy patches, batched losses vs the reference definitions, and the key equivalence: at
 ρ = 0, σ = 0 train_fullq follows sslvit.train's reduced engine (float64, ≤ 1e-10)."""
 from __future__ import annotations

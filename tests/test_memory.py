@@ -1,4 +1,4 @@
-"""MoCo-style memory queue of CL negatives (sslvit.beyond.memory, book chapter 11): the loss against a brute-force
+"""MoCo-style memory queue of CL negatives (sslvit.beyond.memory, book chapter 10): the loss against a brute-force
 definition, exact reproduction without a queue, detached constant entries, FIFO order, determinism, the
 training integration and the command line flag."""
 from __future__ import annotations

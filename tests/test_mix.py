@@ -1,4 +1,4 @@
-"""The mixed objective λ·MAE + (1 − λ)·c·CL (sslvit.beyond.mix, book chapter 12): exact end points, the gradient
+"""The mixed objective λ·MAE + (1 − λ)·c·CL (sslvit.beyond.mix, book chapter 11): exact end points, the gradient
 against autograd on the reference model, the random streams, validation, the onset criterion and the CLI."""
 from __future__ import annotations
 

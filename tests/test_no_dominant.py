@@ -1,4 +1,4 @@
-"""Layouts without a dominant global area (DataConfig.allow_no_dominant, book chapter 9) and the area-level
+"""Layouts without a dominant global area (DataConfig.allow_no_dominant, book chapter 8) and the area-level
 summaries of collapsed attention (sslvit.beyond.collapse)."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Helpers of the optimiser comparison (sslvit.beyond.optimizers, book chapter 8)."""
+"""Helpers of the optimiser comparison (sslvit.beyond.optimizers, book chapter 7)."""
 from __future__ import annotations
 
 import math
@@ -56,7 +56,7 @@ def test_attention_breakdown_sums_to_one_and_matches_train_metrics():
 
 
 def test_adam_first_step_equalises_the_two_rates():
-    """The premise of chapter 8: Adam's first step moves every FP correlation with a non-zero gradient by
+    """The premise of chapter 7: Adam's first step moves every FP correlation with a non-zero gradient by
     exactly lr (sign of the gradient), so the first-step decoupling/growth ratio is ~1 whatever Δ, while GD's
     follows the size of the gradients (ratio < 1 for Δ < 0, > 1 for Δ > 0 at this size)."""
     cfgs = [DataConfig(patches=64, clusters=4, global_size=cs, local_size=4, layout="grid") for cs in (8, 32)]

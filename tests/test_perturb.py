@@ -1,4 +1,4 @@
-"""The chaos audit's step-size perturbation (sslvit.core.perturb, book chapter 7): off by default, exact 1.0 then,
+"""The chaos audit's step-size perturbation (sslvit.core.perturb, the book's reproducibility appendix): off by default, exact 1.0 then,
 a tiny relative change when set, and a clear error for a bad value."""
 from __future__ import annotations
 

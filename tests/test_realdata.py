@@ -1,4 +1,4 @@
-"""Real-image tokens (sslvit.vit.realdata, chapter 14): patchify round trip, pool, views, bad input."""
+"""Real-image tokens (sslvit.vit.realdata, chapter 13): patchify round trip, pool, views, bad input."""
 from __future__ import annotations
 
 import pytest

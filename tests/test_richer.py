@@ -1,4 +1,4 @@
-"""The toy data for TinyViT and the area masses of a dense attention map (sslvit.beyond.richer, chapter 13)."""
+"""The toy data for TinyViT and the area masses of a dense attention map (sslvit.beyond.richer, chapter 12)."""
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,4 @@
-"""Scale laws beyond Uniform[L, U] (DataConfig.scale_law, book chapter 10): the default is unchanged, each
+"""Scale laws beyond Uniform[L, U] (DataConfig.scale_law, book chapter 9): the default is unchanged, each
 law has the stated distribution, bad parameters raise, and the reduced engine (fast and dense) stays exact
 for negative and very large scales."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""k of n with exact intervals, and mean ± standard error (sslvit.analysis.stats, book chapter 7)."""
+"""k of n with exact intervals, and mean ± standard error (sslvit.analysis.stats, the book's reproducibility appendix)."""
 from __future__ import annotations
 
 import math

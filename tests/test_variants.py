@@ -1,5 +1,5 @@
 """Other reconstructions (sslvit.beyond.variants, trained by train_fullq) and the sensitivity verdicts
-(sslvit.beyond.sensitivity), book chapter 15."""
+(sslvit.beyond.sensitivity), book chapter 14."""
 import math
 import re
 

@@ -1,4 +1,4 @@
-"""TinyViT (sslvit.vit, chapters 13-14): shapes, attention rows, masking, determinism, bad input."""
+"""TinyViT (sslvit.vit, chapters 12-13): shapes, attention rows, masking, determinism, bad input."""
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,4 @@
-"""Training TinyViT with MAE and CL (sslvit.vit.training, chapters 13-14): losses, metrics, determinism."""
+"""Training TinyViT with MAE and CL (sslvit.vit.training, chapters 12-13): losses, metrics, determinism."""
 from __future__ import annotations
 
 import math

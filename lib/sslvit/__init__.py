@@ -5,7 +5,7 @@ Rooms, from the inside out: :mod:`sslvit.core` (the paper's setup: data, model, 
 metrics, to be read top to bottom), :mod:`sslvit.analysis` (the analysis behind the paper's chapters),
 :mod:`sslvit.beyond` (experiments beyond the paper), :mod:`sslvit.vit` (a standard ViT and real images),
 :mod:`sslvit.plots` (figures), :mod:`sslvit.cli` (``python -m sslvit``). Outer rooms import the core, never the
-reverse. The names below are the core's, plus the objectives of chapters 11 and 12.
+reverse. The names below are the core's, plus the objectives of chapters 10 and 11.
 """
 import sys as _sys
 

@@ -189,7 +189,7 @@ def glue_running_time(chapter: str, start: float) -> None:
 
 
 def benchmark_results() -> dict:
-    """The numbers of the engine benchmark the book shows (chapter 7): ``benchmarks/bench_engine.py --json``
+    """The numbers of the engine benchmark the book shows (the reproducibility appendix): ``benchmarks/bench_engine.py --json``
     as measured by the book's authors, shipped with the library as ``sslvit/results/bench_engine.json``
     (rerun ``make bench`` to measure your machine)."""
     return stored_results("bench_engine")
@@ -203,9 +203,9 @@ STORED_RESULTS = {"bench_engine": "benchmarks/bench_engine.py", "phase_length": 
 
 def stored_results(name: str) -> dict:
     """A measurement shipped with the library as ``sslvit/results/NAME.json``, made by the script
-    :data:`STORED_RESULTS` names (``bench_engine``: chapter 7; ``phase_length``: chapter 4's Phase I at large
-    ``P``; ``phase_diagram``: chapter 6's diagram at ``P = 256``; ``audit``: chapter 7's chaos audit;
-    ``sensitivity_seeds``: chapter 15's twenty seeds). Rerun the script to measure on your machine."""
+    :data:`STORED_RESULTS` names (``bench_engine``: the reproducibility appendix; ``phase_length``: chapter 4's Phase I at large
+    ``P``; ``phase_diagram``: chapter 6's diagram at ``P = 256``; ``audit``: the reproducibility appendix's chaos audit;
+    ``sensitivity_seeds``: chapter 14's twenty seeds). Rerun the script to measure on your machine."""
     import json
     from importlib.resources import files
 

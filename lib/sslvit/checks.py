@@ -39,7 +39,7 @@ class Below(float):
 
 def below(value: Any, tol: float) -> Below:
     """Report ``|value|`` against the fixed tolerance ``tol``: how the book prints a number at the level of
-    rounding noise (chapter 7).
+    rounding noise (the reproducibility appendix).
 
     Rounding noise differs between CPUs (``3.47e-18`` on one, ``1.73e-18`` on another, ``0`` on a third); whether
     it is below a tolerance chosen for the science (``1e-10`` for a float64 identity, ``1e-6`` for float32) does

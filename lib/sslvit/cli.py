@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train the one-layer ViT with MAE or CL on the spatially structured data "
                                    "(book chapters 1-6) and print the metrics at every logged step.")
     t.add_argument("--objective", choices=("mae", "cl", "mix"), default="mae",
-                   help="self-supervised objective (mix: --mix * MAE + (1 - --mix) * --mix-scale * CL, chapter 12)")
+                   help="self-supervised objective (mix: --mix * MAE + (1 - --mix) * --mix-scale * CL, chapter 11)")
     t.add_argument("--patches", type=int, default=256, help="P, number of patches")
     t.add_argument("--clusters", type=int, default=4, help="K, number of clusters (image types)")
     t.add_argument("--global-size", type=int, default=None, help="C_s, size of the global area (default 64)")
@@ -62,9 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--low", type=float, default=0.5, help="L, lower end of the per-area scale")
     t.add_argument("--high", type=float, default=1.5, help="U, upper end of the per-area scale")
     t.add_argument("--allow-no-dominant", action="store_true",
-                   help="chapter 9: allow --local-size >= --global-size (no dominant global area)")
+                   help="chapter 8: allow --local-size >= --global-size (no dominant global area)")
     t.add_argument("--scale-law", choices=("uniform", "sign", "lognormal", "pareto"), default="uniform",
-                   help="law of the per-area scale (beyond the paper, chapter 10); mean (L+U)/2 for lognormal/pareto")
+                   help="law of the per-area scale (beyond the paper, chapter 9); mean (L+U)/2 for lognormal/pareto")
     t.add_argument("--scale-param", type=float, default=None,
                    help="parameter of --scale-law: P(negative sign) for sign (0.5), log-sd for lognormal (0.5), "
                         "tail index alpha > 1 for pareto (2)")
@@ -81,10 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--negatives", type=int, default=None, help="CL negatives per image (default batch size - 1)")
     t.add_argument("--tau", type=float, default=None, help="CL temperature (default 1)")
     t.add_argument("--queue", type=int, default=0,
-                   help="CL only (chapter 11): length of a MoCo-style memory queue of past second-view "
+                   help="CL only (chapter 10): length of a MoCo-style memory queue of past second-view "
                         "representations used as extra negatives (0 = none)")
     t.add_argument("--mix", type=float, default=None,
-                   help="objective mix only (chapter 12): weight lambda in [0, 1] of the MAE term (default 0.5)")
+                   help="objective mix only (chapter 11): weight lambda in [0, 1] of the MAE term (default 0.5)")
     t.add_argument("--mix-scale", type=float, default=None,
                    help="objective mix only: factor c of the CL term (default 20 = CL step size 2e4 / MAE step size 1e3)")
     t.add_argument("--cl-mask-prob", type=float, default=None,
@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _objective(args: argparse.Namespace) -> Union[str, Objective]:
-    """The objective of the flags: a name, a memory queue (chapter 11) or the mixed objective (chapter 12)."""
+    """The objective of the flags: a name, a memory queue (chapter 10) or the mixed objective (chapter 11)."""
     if args.objective != "mix":
         if args.mix is not None:
             raise not_allowed("mix", args.mix, "a mixing weight needs objective='mix' (leave mix=None)")

@@ -1,4 +1,4 @@
-"""The chaos audit (``make audit``, book chapter 7): re-execute every chapter under deliberately different
+"""The chaos audit (``make audit``, the book's reproducibility appendix): re-execute every chapter under deliberately different
 arithmetic and list every compared output and glued value that changes.
 
 The book's stored outputs are recorded, and compared by nbval, in one arithmetic that every x86-64 CPU reproduces
@@ -21,7 +21,7 @@ Also recorded: a probe of the recording mode's vendor independence, the bits of 
 product under every MKL code path this CPU offers (``MKL_CBWR``, ``MKL_ENABLE_INSTRUCTIONS``), in the recording
 mode and natively.
 
-Writes a JSON report (``--json``) that chapter 7 shows: per mode and notebook the cells run, their seconds and the
+Writes a JSON report (``--json``) that the reproducibility appendix shows: per mode and notebook the cells run, their seconds and the
 cells that could not be verified (those after a cell that timed out), and every changed cell with its diff.
 ``--notebooks`` audits some chapters only; with ``--update`` their results replace theirs in an existing report. Exit status 0 when every mode ran (changed outputs are
 findings, listed in the report, not failures), 1 when a mode could not run.

@@ -1,4 +1,4 @@
-"""The sample behind a number (book chapter 7, "Numbers from runs"): how the book reports what it saw over seeds.
+"""The sample behind a number (the book's reproducibility appendix, "Numbers from runs"): how the book reports what it saw over seeds.
 
 * :func:`share` — ``k`` of ``n`` runs with a property, with an exact (Clopper–Pearson) 95% interval for the
   probability that a run has it. A "never" (``k = 0``) or "always" (``k = n``) gets a one-sided bound: ``0 of 20``

@@ -266,7 +266,7 @@ def log_log_fit(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
     """Least-squares line through ``(log x, log y)``: ``(slope, intercept)``, so that ``y ≈ e^intercept · x^slope``.
 
     The one fit behind every power law of the book: chapter 3's ``P^Δ`` law of the rate ratio, chapter 4's
-    length of Phase I against ``P``, chapter 7's step time against ``P``. Needs at least two distinct positive
+    length of Phase I against ``P``, the reproducibility appendix's step time against ``P``. Needs at least two distinct positive
     ``x`` and positive ``y`` of the same length (``ValueError`` otherwise).
     """
     x, y = [float(v) for v in x], [float(v) for v in y]

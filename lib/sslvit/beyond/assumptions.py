@@ -1,4 +1,4 @@
-"""Sweeps over broken data assumptions and the rule that says when a conclusion breaks (book chapter 10).
+"""Sweeps over broken data assumptions and the rule that says when a conclusion breaks (book chapter 9).
 
 Three perturbations of the data model of chapter 1, each with a level (0 = the paper's data model):
 

@@ -1,4 +1,4 @@
-"""Where did a collapsed attention go? Area-level summaries of trained attention (book chapters 9 and 11).
+"""Where did a collapsed attention go? Area-level summaries of trained attention (book chapters 8 and 10).
 
 Beyond the paper. Under our CL objective every query has the same attention (chapter 5), so the attention of
 one image is summarised by its **pooled area mass** ``M[b, j] = (1/P) Σ_p m_j(p)``: the attention mass on
@@ -6,11 +6,11 @@ the visible patches of area ``j``, averaged over the queries (= the weight of fe
 representation, up to the scale ``z_j``). From it:
 
 * :func:`cluster_targets`: per cluster, the area with the largest mass over that cluster's images, its share,
-  and the runner-up (chapter 9: which area does CL collapse onto?);
+  and the runner-up (chapter 8: which area does CL collapse onto?);
 * :func:`per_image_top`: per image, the area with the largest mass and its share;
 * :func:`follows_largest_scale`: how often the per-image top area is, among a set of candidate areas, the one
   with the largest scale ``z`` in that image;
-* :func:`local_share`: mean over images of the mass on the local areas ``j ≥ 1`` (chapter 11's criterion);
+* :func:`local_share`: mean over images of the mass on the local areas ``j ≥ 1`` (chapter 10's criterion);
 * :func:`local_coverage`: per cluster, how many local areas are the top area of at least a given fraction of
   that cluster's images.
 

@@ -1,4 +1,4 @@
-"""The full-``Q`` model on perturbed features, trained by autograd, many runs at once (book chapter 10).
+"""The full-``Q`` model on perturbed features, trained by autograd, many runs at once (book chapter 9).
 
 Beyond the paper: the reduction of the one-layer ViT to its attention correlations ``(A, B)``
 (:mod:`sslvit.core.engine`) needs features and position embeddings to be one orthonormal set and patches to be
@@ -323,7 +323,7 @@ def train_fullq(
     ``runs``: as for :func:`sslvit.train` (same shared fields), plus all runs must have the same number of
     areas ``N``; only plain gradient descent with fresh batches. ``perturbations``: one per run, or one for all
     (default: none, i.e. ``ω = 0, σ = 0``). ``variant``: another reconstruction of the model and objectives
-    (:class:`sslvit.beyond.variants.Variant`, chapter 15; default the book's). Metrics (chapter 6, on the first
+    (:class:`sslvit.beyond.variants.Variant`, chapter 14; default the book's). Metrics (chapter 6, on the first
     view of a fixed evaluation batch) are logged at step 0, every ``log_every`` steps (or at ``log_steps``) and
     at the last step. Raises :class:`~sslvit.core.training.TrainingDiverged` if a loss or a gradient stops being
     finite.

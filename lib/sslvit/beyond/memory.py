@@ -1,4 +1,4 @@
-"""A MoCo-style memory queue of past representations, used as extra CL negatives (book chapter 11).
+"""A MoCo-style memory queue of past representations, used as extra CL negatives (book chapter 10).
 
 Beyond the paper. MoCo {He et al. 2020} keeps a first-in-first-out queue of the *key* representations of past
 batches and uses them as negatives, so that the number of negatives is decoupled from the batch size. Here
@@ -32,7 +32,7 @@ def check_queue_length(queue: int) -> int:
 
 
 class RepresentationQueue:
-    """FIFO queues of detached past representations, one per run, batched (book chapter 11).
+    """FIFO queues of detached past representations, one per run, batched (book chapter 10).
 
     ``lengths``: queue length of every run (``(R,)``, ``0`` allowed: that run never uses an entry).
     Entry ``0`` is the newest. A step first reads the queue (:meth:`view`), then :meth:`stage` s the second-view
@@ -124,7 +124,7 @@ def cl_loss_with_queue(
 
 @dataclass(frozen=True)
 class MemoryQueue(Objective):
-    """CL with a memory queue of the last ``queue`` second-view representations as extra negatives (chapter 11).
+    """CL with a memory queue of the last ``queue`` second-view representations as extra negatives (chapter 10).
 
     ``queue = 0`` is the paper's CL, bit for bit. Runs trained together may have different queue lengths.
     """

@@ -1,4 +1,4 @@
-"""Mixing the two objectives: ``λ·MAE + (1 − λ)·c·CL`` (book chapter 12, beyond the paper).
+"""Mixing the two objectives: ``λ·MAE + (1 − λ)·c·CL`` (book chapter 11, beyond the paper).
 
 iBOT {Zhou et al. 2022} and DINOv2 {Oquab et al. 2024} train one network on a masked-image-modelling loss and
 a view-invariance (self-distillation) loss at once. The reduced engine does the same with the two objectives
@@ -78,7 +78,7 @@ def combine(lam: torch.Tensor, scale: torch.Tensor, mae: Sequence[torch.Tensor],
 
 def collapse_onset(lams: Sequence[float], global_attention: torch.Tensor, threshold: float = 0.95
                    ) -> tuple[Optional[float], bool]:
-    """Where collapse begins on a λ sweep (chapter 12).
+    """Where collapse begins on a λ sweep (chapter 11).
 
     ``lams``: the ``L`` swept weights of the MAE term, strictly increasing; ``global_attention``: ``(L, S)``
     final global-area attention of local queries for ``S`` seeds. A weight is **collapsed** when every seed
@@ -107,7 +107,7 @@ def collapse_onset(lams: Sequence[float], global_attention: torch.Tensor, thresh
 @register_objective
 @dataclass(frozen=True)
 class Mixed(Objective):
-    """``weight · MAE(view 1) + (1 − weight) · scale · CL(views 2, 3)`` (chapter 12): ``weight`` is λ (runs trained
+    """``weight · MAE(view 1) + (1 − weight) · scale · CL(views 2, 3)`` (chapter 11): ``weight`` is λ (runs trained
     together may differ in it), ``scale`` is ``c``, ``cl_mask_prob`` masks the two CL views; the MAE view uses the
     run's ``mask_prob`` and step size (MAE's defaults)."""
 

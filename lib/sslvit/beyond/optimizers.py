@@ -1,4 +1,4 @@
-"""Helpers of the optimiser comparison (book chapter 8, beyond the paper).
+"""Helpers of the optimiser comparison (book chapter 7, beyond the paper).
 
 The training loop itself (:func:`sslvit.train.train`) already offers full-batch gradient descent
 (``TrainConfig(population=n)``), SGD on fresh batches (``batch_size``) and Adam (``optimizer="adam"``). This

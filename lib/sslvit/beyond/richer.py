@@ -1,4 +1,4 @@
-"""The paper's toy data fed to a richer model, :class:`~sslvit.vit.TinyViT` (book chapter 13, "beyond the paper").
+"""The paper's toy data fed to a richer model, :class:`~sslvit.vit.TinyViT` (book chapter 12, "beyond the paper").
 
 :class:`ToyTask` turns the data model of chapter 1 into token sequences for a standard ViT: the token of patch
 ``p`` is its content ``x_p = z_{j(p)} v_{k, j(p)}`` written in the feature basis, i.e. a one-hot vector of the

@@ -1,4 +1,4 @@
-"""Which conclusions depend on our reconstruction (book chapter 15): the core claims rerun under another
+"""Which conclusions depend on our reconstruction (book chapter 14): the core claims rerun under another
 reconstruction (:class:`sslvit.beyond.variants.Variant`), and other definitions of the information gap.
 
 :func:`claim_verdicts` reads the five core claims off the final metrics of MAE and CL runs (both signs of
@@ -126,7 +126,7 @@ GAP_DEFINITIONS: dict[str, Callable[[float, float, float, float], float]] = {
     "κs − κc (sizes only)": lambda P, s, c, g: (math.log(s) - math.log(c)) / math.log(P),
 }
 
-#: each definition's name as MyST Markdown with its math typeset, for the text of chapter 15
+#: each definition's name as MyST Markdown with its math typeset, for the text of chapter 14
 GAP_DEFINITIONS_MD: dict[str, str] = {
     "2κs − κc − 1 (the book's)": r"$2\kappa_s - \kappa_c - 1$ (the book's)",
     "with the masking factor 1 − γ": r"with the masking factor $1 - \gamma$",
@@ -220,7 +220,7 @@ def sensitivity_sweep(variant: Variant, data: Mapping[str, DataConfig], train: M
 def sweep_from_stored(sweep: Mapping[str, Mapping], steps: Sequence[int] = (0, 1, 60)) -> dict[str, SweepResult]:
     """The sweeps of a stored measurement (``benchmarks/sensitivity_seeds.py``, ``"sweep"``: variant → objective
     → sign → metric → ``[[value per run] per logged step]``) as :class:`SweepResult` objects, graded again by
-    :func:`claim_verdicts`, so that chapter 15 reads twenty seeds without training them."""
+    :func:`claim_verdicts`, so that chapter 14 reads twenty seeds without training them."""
     out = {}
     for name, by_objective in sweep.items():
         histories = {obj: {sign: {m: torch.tensor(v, dtype=torch.float64) for m, v in metrics.items()}
@@ -230,7 +230,7 @@ def sweep_from_stored(sweep: Mapping[str, Mapping], steps: Sequence[int] = (0, 1
 
 
 def landing_areas(traj: FullQTrajectory, batch: int = 64, seed: int = 99) -> list[dict]:
-    """Where each run puts the attention of its local queries, cluster by cluster (chapter 15's cosine study).
+    """Where each run puts the attention of its local queries, cluster by cluster (chapter 14's cosine study).
 
     For every run of ``traj`` (position queries, e.g. cosine-similarity CL) and every cluster ``k``: the mean
     attention mass of the local queries of ``batch`` fresh images of that cluster on each area, on the visible

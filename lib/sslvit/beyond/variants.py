@@ -1,4 +1,4 @@
-"""Other reconstructions of the paper's model, equally consistent with what we could read (book chapter 15).
+"""Other reconstructions of the paper's model, equally consistent with what we could read (book chapter 14).
 
 Our reconstruction (chapters 1, 2, 5) fixes choices that the paper's public sources leave open. A
 :class:`Variant` changes one or more of them; :func:`sslvit.beyond.fullq.train_fullq` trains the model with it

@@ -1,4 +1,4 @@
-"""How much memory a training call needs, estimated before anything is allocated (book chapter 7).
+"""How much memory a training call needs, estimated before anything is allocated (the book's reproducibility appendix).
 
 The reduced engine's memory grows with the number of runs ``R``, the ``P × P`` correlations ``B`` and, per
 engine call, the ``(images, areas, positions)`` tensors of the factorised softmax and the ``P × P`` attention

@@ -47,7 +47,7 @@ def information_gap(patches: int, global_size: int, local_size: int, strict: boo
     """Information gap ``Δ = 2 κ_s − κ_c − 1`` with ``κ = log(size) / log(P)`` (chapter 1, {prf:ref}`def-info-gap`, reconstructed).
 
     ``Δ > 0``: the global feature dominates (MAE learns in two phases); ``Δ < 0``: local features are
-    competitive from the start (one phase). ``strict=False`` (book chapter 9, no dominant area) also accepts
+    competitive from the start (one phase). ``strict=False`` (book chapter 8, no dominant area) also accepts
     ``local_size >= global_size`` and returns the same formula, which can then fall to ``−1`` and below.
     """
     if patches < 2:
@@ -98,13 +98,13 @@ class DataConfig:
         ``H × W`` grid, the global area is the rest).
     low, high: ``L``, ``U``, the range of the per-area scale ``z ~ Uniform[L, U]``.
     grid_shape: ``(H, W)`` for the grid layout; default the square ``√P × √P``.
-    scale_law: law of the per-area scale (book chapter 10, beyond the paper): ``"uniform"`` (default,
+    scale_law: law of the per-area scale (book chapter 9, beyond the paper): ``"uniform"`` (default,
         ``z ~ Uniform[L, U]``), ``"sign"`` (``z = s u``, ``u ~ Uniform[L, U]``, ``s = −1`` with probability
         ``scale_param``, default 0.5, else ``+1``), ``"lognormal"`` (``z = m exp(σ ξ − σ²/2)``, ``ξ ~ N(0, 1)``,
         ``σ = scale_param`` default 0.5, mean ``m = (L + U)/2``) or ``"pareto"`` (``z = m (α−1)/α · u^{−1/α}``,
         ``u ~ Uniform(0, 1]``, tail index ``α = scale_param > 1`` default 2, mean ``m``).
     scale_param: the parameter of ``scale_law`` (``None``: the law's default; must be ``None`` for uniform).
-    allow_no_dominant: book chapter 9 (beyond the paper): if ``True``, ``local_size`` may equal or exceed
+    allow_no_dominant: book chapter 8 (beyond the paper): if ``True``, ``local_size`` may equal or exceed
         ``global_size`` (no dominant area; area 0 is still called the global area). Default ``False``.
     """
 
@@ -118,7 +118,7 @@ class DataConfig:
     grid_shape: Optional[tuple[int, int]] = field(default=None)
     scale_law: str = "uniform"
     scale_param: Optional[float] = None
-    #: book chapter 9 (no dominant area): allow ``local_size >= global_size``; area 0 keeps the name "global"
+    #: book chapter 8 (no dominant area): allow ``local_size >= global_size``; area 0 keeps the name "global"
     allow_no_dominant: bool = False
 
     def __post_init__(self) -> None:

@@ -1,4 +1,4 @@
-"""The chaos audit's perturbation of the arithmetic (book chapter 7, "Which numbers depend on the last bits").
+"""The chaos audit's perturbation of the arithmetic (the book's reproducibility appendix, "Which numbers depend on the last bits").
 
 The audit (``make audit``) re-executes every chapter under deliberately different arithmetic. One of its modes
 multiplies every step size by ``1 + eps`` with ``eps`` of the order of float64 rounding (``1e-12``): a run that
@@ -21,7 +21,7 @@ STEP_SIZE_ENV = "SSLVIT_AUDIT_STEP_SIZE_REL"
 
 BOOK_ARITHMETIC = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE",
                    "NPY_DISABLE_CPU_FEATURES": "X86_V3,X86_V4,AVX512_ICL,AVX512_SPR", "OPENBLAS_CORETYPE": "Nehalem"}
-"""The environment of the book's one arithmetic (chapter 7): PyTorch's portable kernels, MKL's vendor-independent
+"""The environment of the book's one arithmetic (the reproducibility appendix): PyTorch's portable kernels, MKL's vendor-independent
 code path, NumPy's baseline kernels, one OpenBLAS kernel. The Makefile's ``ARITHMETIC`` sets the same."""
 
 

@@ -3,7 +3,7 @@ and per-run settings as tensors with a leading run axis ``R``, and the images ea
 
 Every run draws from its own random streams, so a run gives the same numbers alone or inside a batch:
 stream 0 the layout, 1 the training batches, 2 the evaluation batch, 3 the separate views of an objective that
-has them (the mixed objective of chapter 12), 4 a random initialisation (``TrainConfig.init_std``).
+has them (the mixed objective of chapter 11), 4 a random initialisation (``TrainConfig.init_std``).
 """
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ class RunBatch:
         self.layouts = tuple(make_layout(r.data, random_stream(r.train.seed, STREAMS["layout"])) for r in runs)
         self.area = torch.stack([lay.area for lay in self.layouts]).to(self.device)        # (R, K, P)
         self.coords = self.layouts[0].coords
-        # (R,); step_size_factor() is exactly 1.0 except under the chaos audit's perturbation (chapter 7)
+        # (R,); step_size_factor() is exactly 1.0 except under the chaos audit's perturbation (the reproducibility appendix)
         self.lr = torch.tensor([r.train.lr * step_size_factor() for r in runs], dtype=dtype, device=self.device)
         self.train_streams = [random_stream(r.train.seed, STREAMS["train"]) for r in runs]
         self.objective = first.train.objective.bind(self)

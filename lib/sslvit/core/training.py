@@ -88,7 +88,7 @@ class TrainConfig:
     optimizer: ``"gd"`` (plain gradient descent) or ``"adam"``. seed: the run's seed. population: if set, one
     fixed sample of this many images is drawn once and used at every step (population gradient descent).
     init_std: standard deviation of a random start ``A, B ~ init_std · N(0, 1)`` from the run's own stream
-    (0, the paper's setting: ``Q = 0``); it breaks the symmetries of ``Q = 0`` by a seeded amount (chapter 9).
+    (0, the paper's setting: ``Q = 0``); it breaks the symmetries of ``Q = 0`` by a seeded amount (chapter 8).
     """
 
     objective: Union[str, Objective] = "mae"
@@ -291,7 +291,7 @@ class GradientDescent:
 
 
 class Adam(GradientDescent):
-    """Adam (Kingma & Ba) with the usual ``β = (0.9, 0.999)``, ``ε = 10⁻⁸`` (chapter 8)."""
+    """Adam (Kingma & Ba) with the usual ``β = (0.9, 0.999)``, ``ε = 10⁻⁸`` (chapter 7)."""
 
     betas, eps = (0.9, 0.999), 1e-8
 

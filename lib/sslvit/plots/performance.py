@@ -1,4 +1,4 @@
-"""The engine's cost against the number of patches (book chapter 7): time per training step and per evaluation,
+"""The engine's cost against the number of patches (the book's reproducibility appendix): time per training step and per evaluation,
 and peak memory, from the rows of the benchmark's scaling section (``benchmarks/bench_engine.py``, part c)."""
 from __future__ import annotations
 

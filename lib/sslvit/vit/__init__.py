@@ -1,4 +1,4 @@
-"""A small standard Vision Transformer and real images (book chapters 13, 14): the model
+"""A small standard Vision Transformer and real images (book chapters 12, 13): the model
 (:mod:`~sslvit.vit.model`), its MAE and CL training with per-layer, per-head statistics
 (:mod:`~sslvit.vit.training`), crops of scikit-learn's sample photographs (:mod:`~sslvit.vit.realdata`).
 """

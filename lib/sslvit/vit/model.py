@@ -1,4 +1,4 @@
-"""A small standard Vision Transformer (book chapters 13 and 14, "beyond the paper").
+"""A small standard Vision Transformer (book chapters 12 and 13, "beyond the paper").
 
 The paper's model (chapter 2, :mod:`sslvit.core.model`) has one attention layer whose queries are position
 embeddings only and whose values are the identity on content. :class:`TinyViT` is the ordinary architecture
@@ -7,7 +7,7 @@ blocks of multi-head attention with **separate** ``W_Q, W_K, W_V`` (and an outpu
 optional MLP, residual connections, and an optional linear head on every output token (the MAE decoder).
 
 Inputs are generic: any token dimension ``in_dim`` and any number of tokens ``P`` (image patches as pixel
-vectors in chapter 14, the toy model's patches ``x̃_q`` in chapter 13). Masked tokens (``visible=False``) are
+vectors in chapter 13, the toy model's patches ``x̃_q`` in chapter 12). Masked tokens (``visible=False``) are
 replaced by a learned mask token (``mask_token="learned"``, as in SimMIM) or by the zero vector
 (``mask_token="zero"``, the paper's convention) **before** the patch embedding's content is used, and the
 position embedding is added to every token. There is no class token: attention maps are ``P × P``, like the

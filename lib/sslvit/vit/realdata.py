@@ -1,4 +1,4 @@
-"""Real images that ship offline, cut into patch tokens (book chapter 14, "beyond the paper").
+"""Real images that ship offline, cut into patch tokens (book chapter 13, "beyond the paper").
 
 The two photographs of scikit-learn's ``load_sample_images`` (``china.jpg``, ``flower.jpg``, 427 × 640 RGB)
 are downscaled by average pooling, converted to grey levels (or kept RGB), and cut into a fixed, seeded

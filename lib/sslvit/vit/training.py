@@ -1,5 +1,5 @@
 """Train a :class:`~sslvit.vit.TinyViT` with an MAE or a CL objective, and measure its attention
-(book chapters 13 and 14, "beyond the paper").
+(book chapters 12 and 13, "beyond the paper").
 
 * **MAE** (masked reconstruction, He et al. 2022): every token is masked independently with probability
   ``mask_prob`` (the toy model's Bernoulli masking, chapter 2); masked tokens enter the encoder as the mask token
@@ -175,7 +175,7 @@ def train_vit(task: Task, vit: ViTConfig, cfg: ViTTrainConfig) -> ViTRun:
             torch.manual_seed(cfg.seed + 1_000_003)
             projector = nn.Sequential(nn.Linear(vit.width, vit.width), nn.GELU(), nn.Linear(vit.width, cfg.proj_dim))
     params = list(model.parameters()) + (list(projector.parameters()) if projector is not None else [])
-    lr = cfg.lr * step_size_factor()   # exactly cfg.lr except under the chaos audit's perturbation (chapter 7)
+    lr = cfg.lr * step_size_factor()   # exactly cfg.lr except under the chaos audit's perturbation (the reproducibility appendix)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
     g_data = torch.Generator().manual_seed(cfg.seed)
     g_mask = torch.Generator().manual_seed(cfg.seed + 7919)

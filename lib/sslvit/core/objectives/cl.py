@@ -83,7 +83,7 @@ class CL(Objective):
 
 class BoundCL(BoundObjective):
     """CL for a batch of runs: two views; the metric ``loss``. Subclasses change :meth:`loss` (the memory queue of
-    chapter 11)."""
+    chapter 10)."""
 
     def __init__(self, runs: Any) -> None:
         super().__init__(runs)
