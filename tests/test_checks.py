@@ -5,17 +5,17 @@ import math
 
 import pytest
 
-from sslvit.checks import Below, ClaimFailed, below, check, fmt
+from sslvit.checks import Below, ClaimFailed, below, check, decimal_power, fmt
 
 
 def test_below_reports_against_a_fixed_tolerance():
     # two CPUs with different rounding noise print the same line, and glue the same number (the tolerance)
-    assert fmt(below(3.47e-18, 1e-10)) == fmt(below(-1.73e-18, 1e-10)) == fmt(below(0.0, 1e-10)) == "<= 1e-10: yes"
+    assert fmt(below(3.47e-18, 1e-10)) == fmt(below(-1.73e-18, 1e-10)) == fmt(below(0.0, 1e-10)) == "<= 10^-10: yes"
     assert repr(below(3.47e-18, 1e-10)) == "1e-10" and f"{below(3e-8, 1e-6):.0e}" == "1e-06"
     b = below(2e-9, 1e-10)                      # above the tolerance: says so, and glues the number itself
-    assert not b.holds and b.value == 2e-9 and fmt(b) == "= 2e-09 > 1e-10: no" and repr(b) == "2e-09"
+    assert not b.holds and b.value == 2e-9 and fmt(b) == "= 2e-09 > 10^-10: no" and repr(b) == "2e-09"
     assert isinstance(b, Below) and isinstance(b, float) and below(1e-10, 1e-10).holds
-    assert fmt([below(4e-17, 1e-12), 0.5]) == "[<= 1e-12: yes, 0.500]"
+    assert fmt([below(4e-17, 1e-12), 0.5]) == "[<= 10^-12: yes, 0.500]"
     for bad in (float("nan"), float("inf"), "x", None):
         with pytest.raises(ValueError, match="value=.*finite number"):
             below(bad, 1e-10)
@@ -24,9 +24,14 @@ def test_below_reports_against_a_fixed_tolerance():
             below(1e-12, tol)
 
 
+def test_tolerances_print_as_powers_of_ten():
+    assert [decimal_power(x) for x in (1e-10, 1e-6, 3e-7, 1.0)] == ["10^-10", "10^-6", "3e-7", "10^0"]
+    assert str(below(5e-7, 3e-7)) == "= 5e-07 > 3e-7: no"
+
+
 def test_check_prints_tolerances(capsys):
     check("X", "a statement", True, error=below(2e-16, 1e-12), size=0.25)
-    assert capsys.readouterr().out == "CHECK X PASS: a statement (error <= 1e-12: yes, size=0.250)\n"
+    assert capsys.readouterr().out == "CHECK X PASS: a statement (error <= 10^-12: yes, size=0.250)\n"
 
 
 def test_check_raises_with_the_numbers():

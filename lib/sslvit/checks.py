@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["Below", "ClaimFailed", "below", "check", "fmt"]
+__all__ = ["Below", "ClaimFailed", "below", "check", "decimal_power", "fmt"]
 
 
 class ClaimFailed(AssertionError):
@@ -19,7 +19,7 @@ class Below(float):
 
     As a ``float`` it is the tolerance, so a glued ``Below`` reads the same on every CPU while it holds;
     ``value`` is the number itself and ``holds`` says whether ``|value| <= tol``. :func:`fmt` and :func:`check`
-    print it as ``<= 1e-10: yes`` (or ``= 3.2e-09 > 1e-10: no``).
+    print it as ``<= 10^-10: yes`` (or ``= 3.2e-09 > 10^-10: no``).
     """
 
     value: float
@@ -34,7 +34,15 @@ class Below(float):
         return float.__repr__(self) if self.holds else f"{self.value:.3g}"
 
     def __str__(self) -> str:
-        return f"<= {float(self):.0e}: yes" if self.holds else f"= {self.value:.3g} > {float(self):.0e}: no"
+        bound = decimal_power(float(self))
+        return f"<= {bound}: yes" if self.holds else f"= {self.value:.3g} > {bound}: no"
+
+
+def decimal_power(value: float) -> str:
+    """A positive tolerance as printed by the book, ``10^-6`` for a power of ten (``3e-07`` otherwise), not
+    Python's ``1e-06``."""
+    mantissa, exponent = f"{value:.0e}".split("e")
+    return f"10^{int(exponent)}" if mantissa == "1" else f"{mantissa}e{int(exponent)}"
 
 
 def below(value: Any, tol: float) -> Below:
