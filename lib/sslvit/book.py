@@ -19,7 +19,7 @@ from typing import Any, Mapping
 
 from sslvit.core.validation import check_int
 
-__all__ = ["glue_number", "glue_bound", "power_of_ten", "glue_table", "GluedTable", "round_significant", "glue_running_time", "running_time",
+__all__ = ["glue_number", "glue_bound", "power_of_ten", "glue_figure", "glue_table", "GluedTable", "round_significant", "glue_running_time", "running_time",
            "benchmark_results", "stored_results", "STORED_RESULTS"]
 
 
@@ -145,6 +145,27 @@ class GluedTable:
 
     def __repr__(self) -> str:
         return repr(self.frame)
+
+
+def glue_figure(name: str, fig: Any) -> None:
+    """Glue the matplotlib figure ``fig`` as ``name`` (shown live, placed by ``{glue:figure}``) after making its
+    text legible at the size the book shows it (:func:`sslvit.plots.style.fit_text`: at least 8 points at the
+    PDF's text width). Raises ``ValueError`` for a ``fig`` that is not a figure, and for text that still
+    overlaps once enlarged (neighbouring tick labels, or texts written into one panel): such a figure needs
+    fewer ticks, fewer numbers or more room, which no automatic rule can choose."""
+    from matplotlib.figure import Figure
+    from myst_nb import glue
+
+    from sslvit.plots.style import fit_text, overlapping_texts
+
+    if not isinstance(fig, Figure):
+        raise ValueError(f"fig={type(fig).__name__} is not allowed: a matplotlib Figure")
+    fit_text(fig)
+    clashes = overlapping_texts(fig)
+    if clashes:
+        raise ValueError(f"figure {name!r}: text overlaps at a legible size: {clashes[:5]} (give it fewer ticks or "
+                         "numbers, or more room)")
+    glue(name, fig)
 
 
 def glue_table(name: str, frame: Any, headers: Mapping[str, str] | None = None,
