@@ -24,7 +24,7 @@ NEEDS: dict[int, tuple[int, ...]] = {
     1: (), 2: (1,), 3: (2,), 4: (3,), 5: (3,), 6: (4, 5), 7: (4, 5), 8: (5,), 9: (6,),
     10: (5,), 11: (4, 5), 12: (6,), 13: (6,), 14: (6,),
 }
-#: the order of the chapters within a column of the map (fewer crossing arrows)
+#: the order of the chapters within a row of the map (fewer crossing arrows)
 MAP_ORDER = (1, 2, 3, 4, 5, 7, 6, 11, 8, 10, 9, 12, 13, 14)
 #: the chapters a course cannot skip: the paper's argument (1-6) and what of it depends on our reconstruction (14)
 CORE = (1, 2, 3, 4, 5, 6, 14)
@@ -57,8 +57,9 @@ def reading_minutes(notebook: str | Path) -> int:
 
 
 def chapter_map():
-    """The chapters as boxes in columns of :func:`depth`, an arrow from each chapter to those that build on
-    it; the core chapters filled, the others outlined. Returns the figure."""
+    """The chapters as boxes in rows of :func:`depth` (read from the top), an arrow from each chapter to those
+    that build on it; the core chapters filled, the others outlined. Drawn 6 inches wide, the size the book shows
+    it, with text of at least 8 points. Returns the figure."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyBboxPatch
 
@@ -67,29 +68,32 @@ def chapter_map():
     columns: dict[int, list[int]] = {}
     for chapter in MAP_ORDER:
         columns.setdefault(depth(chapter), []).append(chapter)
-    fig, ax = plt.subplots(figsize=(12.0, 5.6))
-    width, height, step = 1.1, 0.78, 1.45
+    width, height, step_x, step_y = 1.12, 0.62, 1.24, 0.98        # a row per depth, read from the top
     place = {}
-    for col, chapters in columns.items():
-        for i, chapter in enumerate(chapters):          # a column centred on the middle row
-            place[chapter] = (col * step, (len(chapters) - 1) / 2 - i)
+    for row, chapters in columns.items():
+        for i, chapter in enumerate(chapters):          # a row centred on the middle
+            place[chapter] = ((i - (len(chapters) - 1) / 2) * step_x, -row * step_y)
+    xs, ys = [p[0] for p in place.values()], [p[1] for p in place.values()]
+    x_range = (min(xs) - width / 2 - 0.05, max(xs) + width / 2 + 0.05)
+    y_range = (min(ys) - height / 2 - 0.05, max(ys) + height / 2 + 0.05)
+    inch = 6.0 / (x_range[1] - x_range[0])             # shown at its size: text of 8 points and more
+    fig, ax = plt.subplots(figsize=(6.0, inch * (y_range[1] - y_range[0])))
     for chapter, (x, y) in place.items():
         core = chapter in CORE
         ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height, boxstyle="round,pad=0.02",
-                                    facecolor="#cfe3f7" if core else "white", edgecolor="#1f4e79", lw=1.4))
-        ax.text(x, y + 0.2, f"Chapter {chapter}", ha="center", va="center", fontsize=10, weight="bold")
-        ax.text(x, y - 0.1, textwrap.fill(CHAPTERS[chapter], 17), ha="center", va="center", fontsize=9,
-                linespacing=1.1)
+                                    facecolor="#cfe3f7" if core else "white", edgecolor="#1f4e79", lw=1.2))
+        ax.text(x, y + 0.17, f"Chapter {chapter}", ha="center", va="center", fontsize=8.5, weight="bold")
+        ax.text(x, y - 0.1, textwrap.fill(CHAPTERS[chapter], 18), ha="center", va="center", fontsize=8,
+                linespacing=1.05)
     for chapter, needs in NEEDS.items():
         for before in needs:
             (x0, y0), (x1, y1) = place[before], place[chapter]
-            ax.annotate("", xy=(x1 - width / 2, y1), xytext=(x0 + width / 2, y0),
-                        arrowprops=dict(arrowstyle="-|>", color="0.35", lw=1.0, shrinkA=2, shrinkB=2))
-    xs, ys = [p[0] for p in place.values()], [p[1] for p in place.values()]
-    ax.set_xlim(min(xs) - 0.6, max(xs) + 0.6)
-    ax.set_ylim(min(ys) - 0.6, max(ys) + 0.6)
+            ax.annotate("", xy=(x1, y1 + height / 2), xytext=(x0, y0 - height / 2),
+                        arrowprops=dict(arrowstyle="-|>", color="0.35", lw=0.9, shrinkA=1, shrinkB=1))
+    ax.set_xlim(*x_range)
+    ax.set_ylim(*y_range)
     ax.axis("off")
-    ax.set_title("Read a chapter after the chapters with an arrow to it (filled: the core of a course)", fontsize=11)
+    fig.subplots_adjust(left=0, right=1, bottom=0, top=1)
     return fig
 
 

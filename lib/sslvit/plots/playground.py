@@ -18,6 +18,7 @@ from matplotlib.colors import PowerNorm
 from sslvit.analysis.playground import (DEFAULT_STEPS, GLOBAL_SIZES, MAX_STEPS, Outcome, Setting, retrain)
 from sslvit.plots.attention import plot_query_attention
 from sslvit.plots.images import image_rgb
+from sslvit.plots.style import fit_text
 
 __all__ = ["story_figure", "outcome_figure", "gallery_figure", "metrics_line", "playground"]
 
@@ -85,7 +86,7 @@ def outcome_figure(outcome: Outcome) -> plt.Figure:
     im = _draw_maps(axes[1:], outcome, float(outcome.attn[outcome.queries].max()))
     fig.colorbar(im, ax=axes[1:], shrink=0.85, label="attention weight")
     fig.suptitle(f"{outcome.setting.label()}\n{metrics_line(outcome)}", fontsize=10)
-    return fig
+    return fit_text(fig)                              # legible at the width the page shows it
 
 
 def gallery_figure(outcomes: Sequence[Sequence[Outcome]], row_labels: Sequence[str],
