@@ -81,9 +81,9 @@ def plot_area_attention(steps: Sequence[int], history: Mapping[str, torch.Tensor
     axes[0].set_ylabel("attention mass of local queries")
     axes[0].set_title("(a) where local queries attend")
     axes[0].set_ylim(-0.02, 1.02)
-    axes[1].set_ylabel("fp_global: mean A[p, k, global]")
+    axes[1].set_ylabel("global FP correlation $A_{p,k,\\mathrm{glob}}$")
     axes[1].set_title("(b) FP correlation with the global feature")
-    axes[2].set_ylabel("fp_own: mean A[p, k, j(p)]")
+    axes[2].set_ylabel("own-area FP correlation $A_{p,k,j(p)}$")
     axes[2].set_title("(c) FP correlation with the own area")
     for ax in axes:
         ax.axhline(0.0, color="0.4", lw=0.8)
