@@ -38,3 +38,10 @@ def test_check_raises_with_the_numbers():
     with pytest.raises(ClaimFailed, match=r"CHECK C9 FAIL: false \(value=1.50\)"):
         check("C9", "false", False, value=1.5, digits=2)
     assert fmt(math.pi) == "3.142" and fmt(12345.0) == "1.23e+04" and fmt(3) == "3"
+
+
+def test_long_check_lines_are_broken_to_fit_the_page(capsys):
+    check("C4", "a statement " * 12, True, value=0.5)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) >= 2 and all(len(line) <= 100 for line in lines)
+    assert lines[0].startswith("CHECK C4 PASS: a statement") and all(line.startswith("    ") for line in lines[1:])

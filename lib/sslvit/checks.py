@@ -5,9 +5,14 @@ the notebook, the book build and nbval.
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Any
 
 __all__ = ["Below", "ClaimFailed", "below", "check", "decimal_power", "fmt"]
+
+
+#: the width at which a CHECK line is broken (continued lines indented): it fits the page of both editions
+CHECK_WIDTH = 100
 
 
 class ClaimFailed(AssertionError):
@@ -84,7 +89,8 @@ def fmt(value: Any, digits: int = 3) -> str:
 
 
 def check(claim: str, statement: str, passed: bool, digits: int = 3, **numbers: Any) -> None:
-    """Print ``CHECK <claim> PASS: <statement> (numbers)`` or raise :class:`ClaimFailed`.
+    """Print ``CHECK <claim> PASS: <statement> (numbers)``, broken into lines of :data:`CHECK_WIDTH` characters,
+    or raise :class:`ClaimFailed`.
 
     ``claim``: the claim id (``"C4"``) or a book label; ``statement``: the claim in words, written so that it
     reads as true when it passes; ``passed``: the verdict computed from ``numbers``; ``numbers``: the values
@@ -94,4 +100,4 @@ def check(claim: str, statement: str, passed: bool, digits: int = 3, **numbers: 
     line = f"CHECK {claim} {'PASS' if passed else 'FAIL'}: {statement}" + (f" ({details})" if details else "")
     if not passed:
         raise ClaimFailed(line)
-    print(line)
+    print(textwrap.fill(line, CHECK_WIDTH, subsequent_indent="    ", break_long_words=False, break_on_hyphens=False))

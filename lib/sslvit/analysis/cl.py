@@ -22,7 +22,7 @@ __all__ = ["PATTERNS", "PATTERN_LABELS", "pattern_attention", "area_mass", "patt
 
 PATTERNS = ("uniform", "own", "global")
 PATTERN_LABELS = {
-    "uniform": "uniform (init, Q = 0)",
+    "uniform": "uniform (initialisation, $Q = 0$)",
     "own": "each query on its own area",
     "global": "every query on the global area",
 }

@@ -165,7 +165,7 @@ def plot_sweep(x: Sequence[float], panels: Mapping[str, np.ndarray], xlabel: str
 
 
 def plot_pattern_norms(norms: Mapping[str, Mapping[str, Mapping[str, float]]], key: str = "norm",
-                       ax: Optional[plt.Axes] = None, ylabel: str = "mean representation norm E‖f‖",
+                       ax: Optional[plt.Axes] = None, ylabel: str = r"mean representation norm $\mathbb{E}\,\|f\|$",
                        legend: bool = True) -> plt.Axes:
     """Grouped bars: ``norms`` is ``{config label: pattern_norms(...)}``; one group per config, one bar per
     pattern of :data:`PATTERNS`, height ``norms[label][pattern][key]`` (written above the bar).
@@ -183,9 +183,9 @@ def plot_pattern_norms(norms: Mapping[str, Mapping[str, Mapping[str, float]]], k
         h = [norms[lab][p][key] for lab in labels]
         pos = np.arange(len(labels)) + (i - (len(PATTERNS) - 1) / 2) * width
         bars = ax.bar(pos, h, width, color=colors[p], label=PATTERN_LABELS[p])
-        ax.bar_label(bars, fmt="%.2f", fontsize="x-small")
+        ax.bar_label(bars, fmt="%.2f", fontsize="x-small", rotation=90, padding=2)   # upright: no neighbour clash
     top = max(norms[lab][p][key] for lab in labels for p in PATTERNS)
-    ax.set_ylim(0.0, 1.12 * top)                   # room for the bar labels
+    ax.set_ylim(0.0, 1.3 * top)                    # room for the bar labels
     ax.set_xticks(np.arange(len(labels)), labels)
     ax.set_ylabel(ylabel)
     if legend:

@@ -60,30 +60,77 @@ def small_texts(fig, min_pt: float = MIN_TEXT_PT) -> list[tuple[str, float]]:
             if t.get_fontsize() * scale < min_pt - 1e-6]
 
 
+def _visible_texts(fig, renderer) -> list:
+    """``(text, window box)`` of every text of ``fig`` that is drawn: tick labels inside their axis' view,
+    titles, labels, legend entries, annotations."""
+    drawn, every_tick_label = [], set()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                every_tick_label.update((id(tick.label1), id(tick.label2)))
+            if not ax.get_visible():
+                continue
+            lo, hi = sorted(axis.get_view_interval())
+            span = (hi - lo) * 1e-9
+            for label, loc in zip(axis.get_ticklabels(), axis.get_ticklocs()):
+                if label.get_visible() and label.get_text().strip() and lo - span <= loc <= hi + span:
+                    drawn.append(label)
+    drawn += [t for t in _texts(fig) if id(t) not in every_tick_label]
+    return [(t, t.get_window_extent(renderer)) for t in drawn]
+
+
 def overlapping_texts(fig) -> list[tuple[str, str]]:
-    """Pairs of texts of ``fig`` that overlap on the page: neighbouring tick labels of an axis, and the texts
-    written into one axes (annotations, cell values). Empty for a figure whose text is legible."""
+    """Pairs of texts of ``fig`` that overlap on the page (titles, axis and tick labels, legend entries,
+    annotations, cell values: any two of them). Empty for a figure whose text is legible."""
     fig.draw_without_rendering()
     renderer = fig.canvas.get_renderer()
+    boxes = _visible_texts(fig, renderer)
     pairs = []
-
-    def clash(texts: list) -> None:
-        boxes = [(t, t.get_window_extent(renderer)) for t in texts if t.get_visible() and t.get_text().strip()]
-        for i, (a, box_a) in enumerate(boxes):
-            for b, box_b in boxes[i + 1:]:
-                overlap_w = min(box_a.x1, box_b.x1) - max(box_a.x0, box_b.x0)
-                overlap_h = min(box_a.y1, box_b.y1) - max(box_a.y0, box_b.y0)
-                if overlap_w > 1.0 and overlap_h > 1.0:            # pixels: more than touching
-                    pairs.append((a.get_text(), b.get_text()))
-
-    for ax in fig.axes:
-        if not ax.get_visible():
-            continue
-        for axis in (ax.xaxis, ax.yaxis):
-            lo, hi = sorted(axis.get_view_interval())
-            clash([t for t, loc in zip(axis.get_ticklabels(), axis.get_ticklocs()) if lo - 1e-9 <= loc <= hi + 1e-9])
-        clash(list(ax.texts))
+    for i, (a, box_a) in enumerate(boxes):
+        for b, box_b in boxes[i + 1:]:
+            overlap_w = min(box_a.x1, box_b.x1) - max(box_a.x0, box_b.x0)
+            overlap_h = min(box_a.y1, box_b.y1) - max(box_a.y0, box_b.y0)
+            if overlap_w > 1.0 and overlap_h > 1.0:                # pixels: more than touching
+                pairs.append((a.get_text(), b.get_text()))
     return pairs
+
+
+def _wrap(text, length_px: float, renderer) -> None:
+    """Break the lines of ``text`` (a matplotlib Text) so that it is at most ``length_px`` long along its
+    direction (its width, or its height when it is turned upright)."""
+    import textwrap
+
+    box = text.get_window_extent(renderer)
+    length = box.height if abs(text.get_rotation() % 180 - 90) < 1 else box.width
+    if length <= length_px or not text.get_text().strip():
+        return
+    s = text.get_text()
+    longest = max(len(line) for line in s.split("\n"))
+    chars = max(8, int(longest * length_px / length))
+    if any("$" in line and len(line) > chars for line in s.split("\n")):
+        return                                           # a line with math is not broken inside the math
+    text.set_text("\n".join(textwrap.fill(line, chars) for line in s.split("\n")))
+
+
+def _thin_ticks(ax, renderer) -> None:
+    """Fewer ticks on a numeric axis whose tick labels overlap at their legible size."""
+    from matplotlib.ticker import LogLocator, MaxNLocator, ScalarFormatter
+
+    for name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
+        labels = [t for t in axis.get_ticklabels() if t.get_visible() and t.get_text().strip()]
+        boxes = [t.get_window_extent(renderer) for t in labels]
+        crowded = any(min(a.x1, b.x1) - max(a.x0, b.x0) > 1.0 and min(a.y1, b.y1) - max(a.y0, b.y0) > 1.0
+                      for a, b in zip(boxes, boxes[1:]))
+        if not crowded:
+            continue
+        if axis.get_scale() == "log":
+            axis.set_major_locator(LogLocator(numticks=max(2, len(labels) // 2)))
+        elif isinstance(axis.get_major_formatter(), (ScalarFormatter,)):
+            axis.set_major_locator(MaxNLocator(nbins=max(2, len(labels) // 2)))
+        elif name == "x":
+            ax.tick_params(axis="x", labelrotation=30)
+            for t in axis.get_ticklabels():
+                t.set_horizontalalignment("right")
 
 
 def fit_text(fig, min_pt: float = MIN_TEXT_PT):
@@ -92,6 +139,9 @@ def fit_text(fig, min_pt: float = MIN_TEXT_PT):
 
     Tick labels are set through their axes (so that ticks made later keep the size). A figure wider than
     :data:`PAGE_WIDTH_IN` is shown shrunk, so its text is set larger than ``min_pt`` in the figure's own points.
+    Titles and axis labels longer than their axes are broken into lines, and a numeric axis whose enlarged
+    tick labels collide gets fewer ticks. What this cannot mend (crowded cell values, long legends) is left
+    for :func:`overlapping_texts` to report.
     """
     if not (isinstance(min_pt, (int, float)) and not isinstance(min_pt, bool) and 0 < min_pt < 72):
         raise ValueError(f"min_pt={min_pt!r} is not allowed: a size in points between 0 and 72")
@@ -109,8 +159,25 @@ def fit_text(fig, min_pt: float = MIN_TEXT_PT):
             if text.get_fontsize() < floor - 0.05:
                 text.set_fontsize(floor)
                 changed = True
+        if changed:
+            _relayout(fig)
+            renderer = fig.canvas.get_renderer()
+            for ax in fig.axes:
+                if not ax.get_visible():
+                    continue
+                box = ax.get_window_extent(renderer)
+                _wrap(ax.title, box.width * 1.05, renderer)
+                _wrap(ax.xaxis.label, box.width * 1.1, renderer)
+                _wrap(ax.yaxis.label, box.height * 1.1, renderer)
+                _thin_ticks(ax, renderer)
+            _relayout(fig)
         if not changed:
             break
-        if fig.get_layout_engine() is not None and type(fig.get_layout_engine()).__name__ == "TightLayoutEngine":
-            fig.tight_layout()
     return fig
+
+
+def _relayout(fig) -> None:
+    engine = fig.get_layout_engine()
+    if engine is not None and type(engine).__name__ == "TightLayoutEngine":
+        fig.tight_layout()
+    fig.draw_without_rendering()
