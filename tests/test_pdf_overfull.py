@@ -71,3 +71,36 @@ def test_a_box_after_the_last_page_is_still_reported():
     assert check_pdf.overfull_problems(log) == [
         "overfull \\vbox, 12.5 pt too high, on page 3 of the PDF (printed 3) (has occurred while \\output is active)"]
 
+
+# The overfull \hbox of 394 pt that the check reported: the syllabus's table of sessions has no tabularcolumns
+# line, so as a longtable (_ext/pdf_edition.py) it had one unbreakable column per column and ran off the page.
+# Such a table now gets ragged-right columns sized from its cells.
+spec_ext = importlib.util.spec_from_file_location("pdf_edition", ROOT / "_ext" / "pdf_edition.py")
+pdf_edition = importlib.util.module_from_spec(spec_ext)
+spec_ext.loader.exec_module(pdf_edition)
+
+
+def test_columns_of_a_wide_table_share_the_line():
+    assert pdf_edition.column_shares([10, 20, 30]) is None   # fits side by side: unchanged
+    shares = pdf_edition.column_shares([7, 48, 55, 100], [9, 10, 9, 13])
+    assert sum(shares) <= 1 and shares == sorted(shares)      # the longer the cells, the wider the column
+    assert shares[0] >= 0.1                                   # "session" (a bold header word) is kept whole
+    assert pdf_edition.column_shares([300, 300]) == [0.5, 0.5]
+
+
+def test_cell_lengths_read_the_longest_cell_and_word_of_each_column():
+    from docutils.core import publish_doctree
+    from docutils import nodes
+    doctree = publish_doctree("""
++---------+--------------------+
+| session | what students do   |
++=========+====================+
+| 1       | compute the sizes  |
++---------+--------------------+
+| both columns                 |
++------------------------------+
+""")
+    table = next(iter(doctree.findall(nodes.table)))
+    longest, words = pdf_edition.cell_lengths(table)
+    assert longest == [7, 17]                                 # the row spanning both columns is left out
+    assert words == [round(7 * 1.25), round(8 * 1.25)]       # header words count a quarter longer
