@@ -7,7 +7,9 @@ references or citations, when the text of the PDF shows an unresolved reference 
 images than the book's pages have glued figures (``{glue:figure}`` in the pages of ``_toc.yml``; counted with
 poppler's ``pdfimages``), or when its numbers differ from the HTML's: chapters (LaTeX's ``book.toc`` against the
 numbered parts of ``_toc.yml``) or statements and figures numbered by section ("Definition 1.3.1"), or when the
-PDF has no title or author in its metadata.
+PDF has no title or author in its metadata, or when the LaTeX log has an overfull ``\\vbox`` of more than 3 pt
+(content past the bottom margin of a page). It reports, without failing, how many overfull ``\\hbox``es are
+wider than 10 pt (text or a table past the right margin).
 """
 from __future__ import annotations
 
@@ -119,6 +121,64 @@ def log_problems(log: str) -> list[str]:
     return problems
 
 
+OVERFULL = re.compile(r"^Overfull \\([hv])box \((\d+(?:\.\d+)?)pt too (?:wide|high)\)(.*)$")
+# a page shipped out: "[12" in the log (TeX's \count0, the printed page number), after a space or at the start of
+# a line, followed by "]", a space, "{" or "<" or the end of the line
+SHIPOUT = re.compile(r"(?:^|(?<=\s))\[(\d+)(?=[\]\s{<]|$)")
+VBOX_LIMIT_PT = 3.0
+HBOX_LIMIT_PT = 10.0
+
+
+def overfull_boxes(log: str) -> list[dict]:
+    """Every overfull box of a LaTeX log: ``kind`` ("hbox" or "vbox"), ``pt`` (how much too wide or too high),
+    ``where`` (the rest of the log's line) and the page it is on: ``pdf_page`` (counted from the PDF's first page)
+    and ``page`` (the printed number, LaTeX's page counter; roman numbers of the front matter count from 1 too).
+    A box is on the page shipped after it is reported; the text TeX shows of an overfull box (up to the next
+    empty line) is not read for page numbers."""
+    boxes, shipped, printed = [], 0, None
+    lines = log.splitlines()
+    i = 0
+    while i < len(lines):
+        m = OVERFULL.match(lines[i])
+        if m:
+            boxes.append({"kind": f"{m.group(1)}box", "pt": float(m.group(2)), "where": m.group(3).strip(),
+                          "shipped_before": shipped})
+            i += 1
+            while i < len(lines) and lines[i].strip():   # the box's contents as TeX shows them
+                i += 1
+            continue
+        if not lines[i].startswith(("Underfull", "Overfull")):
+            for page in SHIPOUT.findall(lines[i]):
+                shipped += 1
+                printed = int(page)
+                for box in boxes:
+                    if box.get("pdf_page") is None and box["shipped_before"] < shipped:
+                        box["pdf_page"], box["page"] = shipped, printed
+        i += 1
+    for box in boxes:
+        box.setdefault("pdf_page", None)
+        box.setdefault("page", None)
+        del box["shipped_before"]
+    return boxes
+
+
+def _on_page(box: dict) -> str:
+    if box["pdf_page"] is None:
+        return "after the last page"
+    return f"on page {box['pdf_page']} of the PDF (printed {box['page']})"
+
+
+def overfull_problems(log: str, limit: float = VBOX_LIMIT_PT) -> list[str]:
+    """Overfull ``\\vbox``es of more than ``limit`` pt: content that runs past the bottom margin."""
+    return [f"overfull \\vbox, {box['pt']:.1f} pt too high, {_on_page(box)} ({box['where']})"
+            for box in overfull_boxes(log) if box["kind"] == "vbox" and box["pt"] > limit]
+
+
+def wide_hboxes(log: str, limit: float = HBOX_LIMIT_PT) -> list[dict]:
+    """Overfull ``\\hbox``es of more than ``limit`` pt (reported, not failed on)."""
+    return [box for box in overfull_boxes(log) if box["kind"] == "hbox" and box["pt"] > limit]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pdf", type=Path, default=ROOT / "_build/pdf/book.pdf")
@@ -131,7 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         print("\n".join(problems), file=sys.stderr)
         return 1
-    problems += log_problems(args.log.read_text(errors="replace"))
+    log = args.log.read_text(errors="replace")
+    problems += log_problems(log)
+    problems += overfull_problems(log)
+    wide = wide_hboxes(log)
     text = subprocess.run(["pdftotext", str(args.pdf), "-"], capture_output=True, text=True, check=True).stdout
     unresolved = [line.strip() for line in text.splitlines() if "??" in line]
     problems += [f"unresolved reference in the text: {line[:100]}" for line in unresolved[:10]]
@@ -146,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     pages = re.search(r"Pages:\s+(\d+)", info)
     print(f"{args.pdf}: {pages.group(1) if pages else '?'} pages, {found} images for {len(expected)} glued figures, "
           f"{len(unresolved)} unresolved references")
+    print(f"{len(wide)} overfull \\hbox(es) wider than {HBOX_LIMIT_PT:g} pt (reported, not failed on)"
+          + "".join(f"\n  {box['pt']:.1f} pt {_on_page(box)} ({box['where']})" for box in wide[:10]))
     if problems:
         print("\n".join(problems), file=sys.stderr)
         return 1
