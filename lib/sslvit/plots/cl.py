@@ -49,7 +49,7 @@ def _x_steps(steps: Sequence[int]) -> np.ndarray:
 def plot_area_attention(steps: Sequence[int], history: Mapping[str, torch.Tensor],
                         groups: Mapping[str, Sequence[int]], axes: Optional[Sequence[plt.Axes]] = None
                         ) -> plt.Figure:
-    """Three panels against the training step (log scale; step 0 drawn at 0.5): (a) the attention mass of
+    """Three panels against the training step (log scale; step 0 drawn at 0.5), one legend below them: (a) the attention mass of
     local queries on the global area (solid) and on their own area (dashed); (b) the FP correlation
     ``fp_global``; (c) the FP correlation ``fp_own``. One colour per group of runs (mean line, min–max band).
 
@@ -78,18 +78,20 @@ def plot_area_attention(steps: Sequence[int], history: Mapping[str, torch.Tensor
         _band(axes[2], x, history["fp_own"][:, idx].numpy(), c, label)
     axes[0].plot([], [], color="0.3", ls="-", label="on the global area")
     axes[0].plot([], [], color="0.3", ls="--", label="on their own area")
-    axes[0].set_ylabel("attention mass of local queries")
-    axes[0].set_title("(a) where local queries attend")
+    axes[0].set_ylabel("attention mass")
+    axes[0].set_title("(a) local queries' attention")
     axes[0].set_ylim(-0.02, 1.02)
-    axes[1].set_ylabel("global FP correlation $A_{p,k,\\mathrm{glob}}$")
-    axes[1].set_title("(b) FP correlation with the global feature")
-    axes[2].set_ylabel("own-area FP correlation $A_{p,k,j(p)}$")
-    axes[2].set_title("(c) FP correlation with the own area")
+    axes[1].set_ylabel("$A_{p,k,\\mathrm{glob}}$")
+    axes[1].set_title("(b) global FP correlation")
+    axes[2].set_ylabel("$A_{p,k,j(p)}$")
+    axes[2].set_title("(c) own-area FP correlation")
     for ax in axes:
         ax.axhline(0.0, color="0.4", lw=0.8)
         ax.set_xscale("log")
-        ax.set_xlabel("training step (0 drawn at 0.5)")
-    axes[0].legend(fontsize="x-small", loc="center right")
+        ax.set_xlabel("training step")
+    if fig.get_layout_engine() is None or type(fig.get_layout_engine()).__name__ == "TightLayoutEngine":
+        fig.set_layout_engine("constrained")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=3, fontsize="small")
     return fig
 
 

@@ -177,7 +177,13 @@ def fit_text(fig, min_pt: float = MIN_TEXT_PT):
 
 
 def _relayout(fig) -> None:
+    """Lay ``fig`` out again after its text changed: a figure laid out by tight_layout moves to the constrained
+    layout, which also keeps a suptitle, outside legends and colour bars clear of the panels (where matplotlib
+    allows the switch)."""
     engine = fig.get_layout_engine()
     if engine is not None and type(engine).__name__ == "TightLayoutEngine":
-        fig.tight_layout()
+        try:
+            fig.set_layout_engine("constrained")
+        except RuntimeError:                       # colour bars made for the tight layout cannot move over
+            fig.tight_layout()
     fig.draw_without_rendering()
