@@ -27,6 +27,8 @@ LABELS = {
 }
 
 
+#: the most cells in a row of a phase diagram whose numbers are written into them (more would not be legible)
+MAX_ANNOTATED_COLUMNS = 6
 #: metrics whose natural colour scale is [0, 1]
 UNIT_RANGE = ("own_area_attention", "global_area_attention", "nmi", "ceiling")
 
@@ -70,10 +72,12 @@ def phase_heatmap(pv: Pivot, ax: Optional[plt.Axes] = None, vmin: Optional[float
 def phase_diagram(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] = ("own_area_attention",
                   "global_area_attention"), objectives: Sequence[str] = ("mae", "cl"), x: str = "delta",
                   y: str = "mask_prob", limits: Optional[Mapping[str, tuple[float, float]]] = None, digits: int = 2,
-                  **where: Any) -> plt.Figure:
+                  annotate: Optional[bool] = None, **where: Any) -> plt.Figure:
     """A grid of :func:`phase_heatmap`: one row per metric, one column per objective, and one colour scale per
     metric shared by the objectives: ``limits[metric]`` if given, ``(0, 1)`` for the attention masses and NMI,
-    else the range of the cell means. ``where`` selects rows (e.g. ``patches=100``). Returns the figure."""
+    else the range of the cell means. ``where`` selects rows (e.g. ``patches=100``). ``annotate``: write each
+    cell's mean and spread into it; by default only when a row has at most :data:`MAX_ANNOTATED_COLUMNS` cells,
+    the most whose numbers stay legible at the width of a page. Returns the figure."""
     if len(metrics) == 0 or len(objectives) == 0:
         raise ValueError("give at least one metric and one objective")
     limits = dict(limits or {})
@@ -91,12 +95,15 @@ def phase_diagram(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] = ("
             hi = float(max(np.nanmax(pv.mean) for pv in pivots))
         im = None
         for j, (obj, pv) in enumerate(zip(objectives, pivots)):
-            im = phase_heatmap(pv, ax=axes[i, j], vmin=lo, vmax=hi, digits=digits,
+            numbers = len(pv.x) <= MAX_ANNOTATED_COLUMNS if annotate is None else annotate
+            im = phase_heatmap(pv, ax=axes[i, j], vmin=lo, vmax=hi, digits=digits, annotate=numbers,
                                title=f"{_label(obj)}: {_label(metric)}")
             counts += [int(c) for c in pv.n.flat if c > 0]
         fig.colorbar(im, ax=list(axes[i]), shrink=0.9, label=_label(metric))
     lo_n, hi_n = min(counts), max(counts)
-    fig.suptitle(f"each cell: mean ± std over {lo_n if lo_n == hi_n else f'{lo_n}-{hi_n}'} seeds", fontsize="medium")
+    seeds = lo_n if lo_n == hi_n else f"{lo_n}-{hi_n}"
+    fig.suptitle(f"each cell: mean ± std over {seeds} seeds" if numbers else f"colour: mean over {seeds} seeds per cell",
+                 fontsize="medium")
     return fig
 
 
