@@ -171,7 +171,7 @@ def glue_figure(name: str, fig: Any) -> None:
         glue(name, fig)                                  # as drawn, until it is redesigned
         return
     fit_text(fig)
-    clashes = overlapping_texts(fig)
+    clashes = overlapping_texts(fig, draw=False)                  # as fit_text last drew it
     if clashes:
         raise ValueError(f"figure {name!r}: text overlaps at a legible size: {clashes[:5]} (give it fewer ticks or "
                          "numbers, or more room)")

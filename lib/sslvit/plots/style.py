@@ -44,10 +44,11 @@ def _texts(fig) -> list:
             and (t.axes is None or t.axes.get_visible())]
 
 
-def shown_scale(fig) -> float:
+def shown_scale(fig, draw: bool = True) -> float:
     """The factor by which the book shrinks ``fig`` (1 when its width, cropped as the notebook stores it, fits
-    :data:`PAGE_WIDTH_IN`)."""
-    fig.draw_without_rendering()
+    :data:`PAGE_WIDTH_IN`). ``draw=False`` measures the figure as last drawn."""
+    if draw:
+        fig.draw_without_rendering()
     width = fig.get_tightbbox(fig.canvas.get_renderer()).width + 2 * _PAD_IN
     return min(1.0, PAGE_WIDTH_IN / width)
 
@@ -79,10 +80,12 @@ def _visible_texts(fig, renderer) -> list:
     return [(t, t.get_window_extent(renderer)) for t in drawn]
 
 
-def overlapping_texts(fig) -> list[tuple[str, str]]:
+def overlapping_texts(fig, draw: bool = True) -> list[tuple[str, str]]:
     """Pairs of texts of ``fig`` that overlap on the page (titles, axis and tick labels, legend entries,
-    annotations, cell values: any two of them). Empty for a figure whose text is legible."""
-    fig.draw_without_rendering()
+    annotations, cell values: any two of them). Empty for a figure whose text is legible. ``draw=False``
+    measures the figure as last drawn (after :func:`fit_text`)."""
+    if draw:
+        fig.draw_without_rendering()
     renderer = fig.canvas.get_renderer()
     boxes = _visible_texts(fig, renderer)
     pairs = []
@@ -145,8 +148,9 @@ def fit_text(fig, min_pt: float = MIN_TEXT_PT):
     """
     if not (isinstance(min_pt, (int, float)) and not isinstance(min_pt, bool) and 0 < min_pt < 72):
         raise ValueError(f"min_pt={min_pt!r} is not allowed: a size in points between 0 and 72")
+    drawn = False
     for _ in range(4):                                     # raising text widens the figure's crop: settle
-        scale = shown_scale(fig)
+        scale = shown_scale(fig, draw=not drawn)
         floor = min_pt / scale + 0.05
         changed = False
         for ax in fig.axes:
@@ -159,20 +163,23 @@ def fit_text(fig, min_pt: float = MIN_TEXT_PT):
             if text.get_fontsize() < floor - 0.05:
                 text.set_fontsize(floor)
                 changed = True
-        if changed:
-            _relayout(fig)
-            renderer = fig.canvas.get_renderer()
-            for ax in fig.axes:
-                if not ax.get_visible():
-                    continue
-                box = ax.get_window_extent(renderer)
-                _wrap(ax.title, box.width * 1.05, renderer)
-                _wrap(ax.xaxis.label, box.width * 1.1, renderer)
-                _wrap(ax.yaxis.label, box.height * 1.1, renderer)
-                _thin_ticks(ax, renderer)
-            _relayout(fig)
         if not changed:
             break
+        _relayout(fig)
+        renderer = fig.canvas.get_renderer()
+        before = [(t.get_text(), t.get_rotation()) for t in _texts(fig)] + [len(ax.get_xticks()) + len(ax.get_yticks()) for ax in fig.axes]
+        for ax in fig.axes:
+            if not ax.get_visible():
+                continue
+            box = ax.get_window_extent(renderer)
+            _wrap(ax.title, box.width * 1.05, renderer)
+            _wrap(ax.xaxis.label, box.width * 1.1, renderer)
+            _wrap(ax.yaxis.label, box.height * 1.1, renderer)
+            _thin_ticks(ax, renderer)
+        after = [(t.get_text(), t.get_rotation()) for t in _texts(fig)] + [len(ax.get_xticks()) + len(ax.get_yticks()) for ax in fig.axes]
+        if after != before:
+            _relayout(fig)
+        drawn = True
     return fig
 
 
