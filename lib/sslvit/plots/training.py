@@ -316,8 +316,9 @@ def phase_length_figure(rows: Sequence[Mapping], law: "object", delta: float) ->
     (Phase I exists above it). Right: Phase I's length on the decoupling clock, ``r_dec,0 T_I``, of every run with
     ``Δ > 0`` (dots) and its median (line), against the model ``constant · (ρ − 1)`` of
     :class:`~sslvit.analysis.phase_length.LengthLaw` ``law`` and a ``P^Δ`` line through the first median.
-    ``rows``: dicts of :meth:`~sslvit.analysis.phase_length.PhaseLength.to_dict`."""
-    fig, (ax_r, ax_t) = plt.subplots(1, 2, figsize=(10.0, 3.8))
+    ``rows``: dicts of :meth:`~sslvit.analysis.phase_length.PhaseLength.to_dict`. Legends below the panels; the
+    right panel's vertical axis is Phase I's length on the decoupling clock."""
+    fig, (ax_r, ax_t) = plt.subplots(1, 2, figsize=(7.6, 4.6), layout="constrained")
     for sign, color in ((1, "#9467bd"), (-1, "#1f77b4")):
         part = [r for r in rows if np.sign(r["delta"]) == sign]
         if not part:
@@ -325,14 +326,14 @@ def phase_length_figure(rows: Sequence[Mapping], law: "object", delta: float) ->
         ps = sorted({r["patches"] for r in part})
         exact = [next(r["ratio"] for r in part if r["patches"] == p) for p in ps]
         label = f"$\\Delta \\approx {np.median([r['delta'] for r in part]):+.2f}$"
-        ax_r.loglog(ps, exact, "-", color=color, label=f"{label}: chapter 3, exact")
+        ax_r.loglog(ps, exact, "-", color=color, label=f"{label}: exact (chapter 3)")
         ax_r.loglog([r["patches"] for r in part], [r["first_ratio"] for r in part], "o", color=color, ms=4,
-                    alpha=0.7, label=f"{label}: first step, each seed")
+                    alpha=0.7, label=f"{label}: first step")
     ax_r.axhline(1.0, color="0.3", lw=1.0, ls="--", label="$\\rho = 1$")
     ax_r.set_xlabel("patches $P$")
-    ax_r.set_ylabel("$\\rho$ = decoupling / growth rate at $Q = 0$")
-    ax_r.set_title("Phase I exists where $\\rho > 1$")
-    ax_r.legend(fontsize=7)
+    ax_r.set_ylabel("$\\rho$ (decoupling / growth at $Q = 0$)")
+    ax_r.set_title("(a) Phase I exists where $\\rho > 1$")
+    ax_r.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(0.0, -0.2), ncol=1)
     pos = [r for r in rows if r["ratio"] > 1 and r["boundary"]]
     ax_t.loglog([r["patches"] for r in pos], [r["decouple"] * r["boundary"] for r in pos], "o", color="#9467bd",
                 ms=4, alpha=0.7, label="each seed")
@@ -342,14 +343,13 @@ def phase_length_figure(rows: Sequence[Mapping], law: "object", delta: float) ->
     ax_t.loglog(law.patches, [law.median_time[0] * (p / law.patches[0]) ** delta for p in law.patches], ":",
                 color="0.5", label=f"$\\propto P^{{{delta:.2f}}}$")
     ax_t.set_xlabel("patches $P$")
-    ax_t.set_ylabel("$r_{\\mathrm{dec},0}\\, T_I$ (Phase I on the decoupling clock)")
-    ax_t.set_title(f"Length of Phase I, $\\Delta \\approx {delta:+.2f}$")
-    ax_t.legend(fontsize=7)
+    ax_t.set_ylabel("$r_{\\mathrm{dec},0}\\, T_I$")
+    ax_t.set_title(f"(b) length of Phase I, $\\Delta \\approx {delta:+.2f}$")
+    ax_t.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(0.0, -0.2), ncol=2)
     for ax in (ax_r, ax_t):
         ps = sorted({r["patches"] for r in rows})
         ax.set_xticks(ps, [str(p) for p in ps])
         ax.minorticks_off()
     ticks = [v for v in (0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0, 5.0) if min(law.median_time) / 1.6 <= v <= max(law.median_time) * 1.6]
     ax_t.set_yticks(ticks, [f"{v:g}" for v in ticks])
-    fig.tight_layout()
     return fig
