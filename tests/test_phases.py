@@ -213,7 +213,7 @@ def test_plots_smoke(small_traj) -> None:
     ph = phases_of(small_traj.steps, h["fp_own"], h["fp_global"])
     fig = phase_figure(small_traj.steps, h, {"seeds 0, 1": [0, 1]}, ph, ceiling=0.9, marks={"step 10": 10})
     assert len(fig.axes) == 3
-    assert fig.axes[0].get_xlabel() == "training step (log scale)"
+    assert fig.axes[-1].get_xlabel() == "training step (log scale)" and fig.legends      # one legend below
     assert fig.axes[0].get_xscale() == "log"
     plt.close(fig)
     fig = loss_figure(small_traj.steps, h, {"a": [0], "b": [1]})

@@ -66,21 +66,20 @@ def plot_ratio_fits(fits: Sequence[RatioFit], ax: Optional[plt.Axes] = None, tit
 
 def plot_rates(fits: Sequence[RatioFit], axes: Optional[Sequence[plt.Axes]] = None) -> plt.Figure:
     """Two panels: decoupling rate ``E[∂/∂A_global]`` and growth rate ``−E[∂/∂A_own]`` against ``P`` (log-log),
-    each with a dotted reference line of slope ``2κ_s − 2`` resp. ``κ_c − 1`` through its largest-``P`` point."""
+    each with a dotted reference line of slope ``2κ_s − 2`` resp. ``κ_c − 1`` through its largest-``P`` point;
+    one legend below the panels. Drawn about as wide as a page."""
     _check_fits(fits)
     if axes is None:
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+        fig, axes = plt.subplots(1, 2, figsize=(7.6, 4.2), layout="constrained")
     else:
         fig = axes[0].figure
     for fit in sorted(fits, key=lambda f: -f.delta):
         color = delta_color(fit.delta)
         P = np.array(fit.patches, dtype=float)
-        for ax, values, expo, name in (
-            (axes[0], [r.decouple for r in fit.rates], 2 * fit.kappa_s - 2, r"$2\kappa_s - 2$"),
-            (axes[1], [r.grow for r in fit.rates], fit.kappa_c - 1, r"$\kappa_c - 1$"),
-        ):
+        for ax, values, expo in ((axes[0], [r.decouple for r in fit.rates], 2 * fit.kappa_s - 2),
+                                 (axes[1], [r.grow for r in fit.rates], fit.kappa_c - 1)):
             ax.plot(P, values, "o-", ms=3, lw=1.0, color=color,
-                    label=rf"$\kappa_s$ = {fit.kappa_s:g}, $\kappa_c$ = {fit.kappa_c:g} (ref. slope {name} = {expo:+.2f})")
+                    label=rf"$\kappa_s = {fit.kappa_s:g}$, $\kappa_c = {fit.kappa_c:g}$ ($\Delta = {fit.delta:+.2f}$)")
             ref = values[-1] * (P / P[-1]) ** expo
             ax.plot(P, ref, ":", lw=1.6, color=color)
     for ax, what in ((axes[0], r"$\mathbb{E}[\partial \ell / \partial A_{\mathrm{global}}]$"),
@@ -88,10 +87,13 @@ def plot_rates(fits: Sequence[RatioFit], axes: Optional[Sequence[plt.Axes]] = No
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("number of patches $P$")
-        ax.set_ylabel(f"{what} per unit step")
-        ax.legend(fontsize="xx-small", loc="lower left")
-    axes[0].set_title(r"Global FP pushed down (dotted: slope $2\kappa_s - 2$)")
-    axes[1].set_title(r"Own FP pushed up (dotted: slope $\kappa_c - 1$)")
+        ax.set_ylabel(what)
+    axes[0].set_title(r"(a) global FP pushed down")
+    axes[1].set_title(r"(b) own FP pushed up")
+    handles, labels = axes[0].get_legend_handles_labels()
+    handles.append(plt.Line2D([], [], ls=":", lw=1.6, color="0.3"))
+    labels.append(r"dotted: slope $2\kappa_s - 2$ in (a), $\kappa_c - 1$ in (b)")
+    fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize="small")
     return fig
 
 

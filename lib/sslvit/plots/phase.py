@@ -49,6 +49,9 @@ def phase_heatmap(pv: Pivot, ax: Optional[plt.Axes] = None, vmin: Optional[float
     im = ax.imshow(pv.mean, origin="lower", aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax,
                    interpolation="nearest")
     ax.set_xticks(range(len(pv.x)), [f"{round(v, 2) + 0.0:.2f}" for v in pv.x])
+    if len(pv.x) > MAX_ANNOTATED_COLUMNS:                 # too many to be legible side by side: every other one
+        for i, tick in enumerate(ax.get_xticklabels()):
+            tick.set_visible(i % 2 == 0)
     ax.set_yticks(range(len(pv.y)), [f"{v:g}" for v in pv.y])
     ax.set_xlabel(_label(pv.x_name))
     ax.set_ylabel(_label(pv.y_name))

@@ -86,17 +86,18 @@ def shade_phases(ax: plt.Axes, phases: Sequence[Phases], last_step: int, label: 
 def plot_phase_panel(ax: plt.Axes, steps: Sequence[int], history: Mapping[str, torch.Tensor],
                      metrics: Sequence[str], phases: Optional[Sequence[Phases]] = None,
                      ylabel: str = "FP correlation", title: Optional[str] = None,
-                     overtake: bool = False, marks: Optional[Mapping[str, int]] = None, label_y: float = 0.97
-                     ) -> None:
+                     overtake: bool = False, marks: Optional[Mapping[str, int]] = None, label_y: float = 0.97,
+                     label: bool = True) -> None:
     """Curves of ``metrics`` (``history[name]`` ``(T, S)``) on a log-step axis, phases shaded when given.
 
     ``overtake``: also mark the median overtaking step (``fp_own ≥ |fp_global|``) with a dotted line.
     ``marks``: extra labelled vertical lines, label → step (e.g. the default step budget).
-    ``label_y``: height of the "Phase I" / "Phase II" labels (axes fraction).
+    ``label_y``: height of the "Phase I" / "Phase II" labels (axes fraction); ``label=False`` leaves them to a
+    legend.
     """
     last = int(max(steps))
     if phases is not None:
-        shade_phases(ax, phases, last, label_y=label_y)
+        shade_phases(ax, phases, last, label=label, label_y=label_y)
         if overtake:
             over = [p.overtake for p in phases if p.overtake is not None]
             if over:
@@ -117,7 +118,7 @@ def plot_phase_panel(ax: plt.Axes, steps: Sequence[int], history: Mapping[str, t
 
 def plot_rates_panel(ax: plt.Axes, steps: Sequence[int], fp_own: torch.Tensor, fp_global: torch.Tensor,
                      phases: Optional[Sequence[Phases]] = None, title: Optional[str] = None,
-                     label_y: float = 0.1) -> None:
+                     label_y: float = 0.1, label: bool = True) -> None:
     """Per-step growth rate of ``fp_own`` and decoupling rate of ``fp_global`` (:func:`sslvit.analysis.phases.interval_rates`)
     on log-log axes, at the geometric middle of each logged interval; ``fp_own``, ``fp_global`` ``(T, S)``.
     Phase I is where the decoupling curve lies above the growth curve. Non-positive rates are not drawn.
@@ -132,15 +133,15 @@ def plot_rates_panel(ax: plt.Axes, steps: Sequence[int], fp_own: torch.Tensor, f
     mid = np.sqrt(lo * np.asarray(s[1:], dtype=float))
     last = int(max(s))
     if phases is not None:
-        shade_phases(ax, phases, last, label_y=label_y)
-    for values, name, label in ((u, "fp_own", "growth rate of own FP (per step)"),
-                                (v, "fp_global", "decoupling rate of global FP (per step)")):
+        shade_phases(ax, phases, last, label=label, label_y=label_y)
+    for values, name, text in ((u, "fp_own", "growth rate of own FP"),
+                               (v, "fp_global", "decoupling rate of global FP")):
         vals = values.numpy().copy()
         vals[vals <= 0] = np.nan
         color = METRIC_LABELS[name][1]
         if vals.shape[1] > 1:
             ax.plot(mid, vals, color=color, lw=0.7, alpha=0.45)
-        ax.plot(mid, np.nanmean(vals, 1), color=color, lw=2.0, label=label)
+        ax.plot(mid, np.nanmean(vals, 1), color=color, lw=2.0, label=text)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(max(1.0, float(min(x for x in s if x > 0))), last)
@@ -150,13 +151,19 @@ def plot_rates_panel(ax: plt.Axes, steps: Sequence[int], fp_own: torch.Tensor, f
         ax.set_title(title)
 
 
-def _row_legend(axes: np.ndarray, loc: str) -> None:
-    """One legend for a row of panels, in its first panel, with each label once."""
+def _figure_legend(fig: plt.Figure, axes: Sequence[plt.Axes], phases: bool = False, ncol: int = 2) -> None:
+    """One legend for the whole figure, below its panels, with each label once; ``phases`` adds the two
+    shadings (Phase I, Phase II)."""
+    from matplotlib.patches import Patch
+
     seen: dict[str, object] = {}
     for ax in axes:
         for h, l in zip(*ax.get_legend_handles_labels()):
             seen.setdefault(l, h)
-    axes[0].legend(list(seen.values()), list(seen.keys()), loc=loc, fontsize=7, framealpha=0.9)
+    if phases:
+        seen["Phase I (shaded)"] = Patch(color=PHASE_COLORS["I"], alpha=0.7, lw=0)
+        seen["Phase II (shaded)"] = Patch(color=PHASE_COLORS["II"], alpha=0.5, lw=0)
+    fig.legend(list(seen.values()), list(seen.keys()), loc="outside lower center", ncol=ncol, fontsize="small")
 
 
 def phase_figure(steps: Sequence[int], history: Mapping[str, torch.Tensor], groups: Mapping[str, Sequence[int]],
@@ -165,33 +172,36 @@ def phase_figure(steps: Sequence[int], history: Mapping[str, torch.Tensor], grou
     """The chapter-4 trajectory figure: one column per configuration (``groups``: title → run indices, the
     seeds). Rows: FP correlations; with ``rates``, their per-step growth and decoupling rates; the attention
     of local queries on their own and on the global area. Phases shaded from ``phases`` (one per run, indexed
-    like the runs). ``ceiling``: the own-area attention ceiling ``1 − γ^{C_c}``, a horizontal line.
-    ``marks``: labelled vertical lines, label → step.
+    like the runs), one legend below the panels. ``ceiling``: the own-area attention ceiling ``1 − γ^{C_c}``,
+    a horizontal line. ``marks``: labelled vertical lines, label → step. Drawn about as wide as a page, so its
+    text is legible at the size the book shows it.
     """
     cols = len(groups)
     rows = 3 if rates else 2
-    fig, axes = plt.subplots(rows, cols, figsize=(4.3 * cols, 3.1 * rows + 0.2), squeeze=False, sharex="col")
+    fig, axes = plt.subplots(rows, cols, figsize=(2.45 * cols + 0.7, 2.1 * rows + 1.4), squeeze=False,
+                             sharex="col", layout="constrained")
     for c, (title, idx) in enumerate(groups.items()):
         idx = list(idx)
         sub = {k: v[:, idx] for k, v in history.items()}
         ph = [phases[i] for i in idx]
-        plot_phase_panel(axes[0, c], steps, sub, ("fp_own", "fp_global"), ph, "FP correlation (logit units)",
-                         title, overtake=True, marks=marks)
+        plot_phase_panel(axes[0, c], steps, sub, ("fp_own", "fp_global"), ph, "FP correlation",
+                         title, overtake=True, marks=marks, label=False)
         if rates:
-            plot_rates_panel(axes[1, c], steps, sub["fp_own"], sub["fp_global"], ph)
+            plot_rates_panel(axes[1, c], steps, sub["fp_own"], sub["fp_global"], ph, label=False)
+            axes[1, c].set_ylabel("rate per step")
         ax = axes[-1, c]
         plot_phase_panel(ax, steps, sub, ("own_area_attention", "global_area_attention"), ph,
-                         "attention mass of local queries", None, marks=marks, label_y=0.55)
+                         "attention mass", None, marks=marks, label=False)
         if ceiling is not None:
             ax.axhline(ceiling, color="firebrick", lw=1.0, linestyle=(0, (4, 2)),
                        label=f"ceiling $1-\\gamma^{{C_c}}$ = {ceiling:.4g}")
         ax.set_ylim(-0.02, 1.02)
+        for a in axes[:-1, c]:
+            a.set_xlabel("")
         for a in axes[:, c]:
-            a.tick_params(labelbottom=True)
-    _row_legend(axes[0], "upper left")
-    if rates:
-        _row_legend(axes[1], "lower left")
-    _row_legend(axes[-1], "center left")
+            if c > 0:
+                a.set_ylabel("")
+    _figure_legend(fig, axes.flat, phases=True)
     return fig
 
 
@@ -199,9 +209,10 @@ def loss_figure(steps: Sequence[int], history: Mapping[str, torch.Tensor], group
                 marks: Optional[Mapping[str, int]] = None) -> plt.Figure:
     """MAE loss against the oracle's loss (chapter 4) over training (top, log-log) and their difference
     ``loss − oracle_loss`` (bottom, symmetric-log y, linear within ±1e-3), one column per configuration
-    (``groups`` as in :func:`phase_figure`)."""
+    (``groups`` as in :func:`phase_figure`), one legend below the panels; about as wide as a page."""
     cols = len(groups)
-    fig, axes = plt.subplots(2, cols, figsize=(4.3 * cols, 6.0), squeeze=False, sharex="col")
+    fig, axes = plt.subplots(2, cols, figsize=(2.45 * cols + 0.7, 5.4), squeeze=False, sharex="col",
+                             layout="constrained")
     for c, (title, idx) in enumerate(groups.items()):
         idx = list(idx)
         ax = axes[0, c]
@@ -209,22 +220,19 @@ def loss_figure(steps: Sequence[int], history: Mapping[str, torch.Tensor], group
             label, color = METRIC_LABELS[name]
             plot_seeds(ax, steps, history[name][:, idx], label, color, "-" if name == "loss" else "--")
         ax.set_yscale("log")
-        ax.set_ylabel("MAE loss (per masked patch)")
+        ax.set_ylabel("MAE loss" if c == 0 else "")
         ax.set_title(title)
-        ax.set_xlabel(XLABEL)
-        ax.tick_params(labelbottom=True)
         ax = axes[1, c]
         plot_seeds(ax, steps, history["loss"][:, idx] - history["oracle_loss"][:, idx], "loss − oracle loss", "#9467bd")
         ax.axhline(0.0, color="0.2", lw=0.8)
         ax.set_yscale("symlog", linthresh=1e-3)
-        ax.set_ylabel("loss − oracle loss")
+        ax.set_ylabel("loss − oracle loss" if c == 0 else "")
         ax.set_xlabel(XLABEL)
         for a in axes[:, c]:
             for text, step in (marks or {}).items():
                 a.axvline(step, color="purple", lw=1.0, linestyle="-.", label=text)
             a.set_xlim(max(1.0, float(min(s for s in steps if s > 0))), max(steps))
-    axes[0, -1].legend(fontsize=7)
-    axes[1, -1].legend(fontsize=7)
+    _figure_legend(fig, axes.flat, ncol=3)
     return fig
 
 
@@ -308,8 +316,9 @@ def phase_length_figure(rows: Sequence[Mapping], law: "object", delta: float) ->
     (Phase I exists above it). Right: Phase I's length on the decoupling clock, ``r_dec,0 T_I``, of every run with
     ``Δ > 0`` (dots) and its median (line), against the model ``constant · (ρ − 1)`` of
     :class:`~sslvit.analysis.phase_length.LengthLaw` ``law`` and a ``P^Δ`` line through the first median.
-    ``rows``: dicts of :meth:`~sslvit.analysis.phase_length.PhaseLength.to_dict`."""
-    fig, (ax_r, ax_t) = plt.subplots(1, 2, figsize=(10.0, 3.8))
+    ``rows``: dicts of :meth:`~sslvit.analysis.phase_length.PhaseLength.to_dict`. Legends below the panels; the
+    right panel's vertical axis is Phase I's length on the decoupling clock."""
+    fig, (ax_r, ax_t) = plt.subplots(1, 2, figsize=(7.6, 4.6), layout="constrained")
     for sign, color in ((1, "#9467bd"), (-1, "#1f77b4")):
         part = [r for r in rows if np.sign(r["delta"]) == sign]
         if not part:
@@ -317,14 +326,14 @@ def phase_length_figure(rows: Sequence[Mapping], law: "object", delta: float) ->
         ps = sorted({r["patches"] for r in part})
         exact = [next(r["ratio"] for r in part if r["patches"] == p) for p in ps]
         label = f"$\\Delta \\approx {np.median([r['delta'] for r in part]):+.2f}$"
-        ax_r.loglog(ps, exact, "-", color=color, label=f"{label}: chapter 3, exact")
+        ax_r.loglog(ps, exact, "-", color=color, label=f"{label}: exact (chapter 3)")
         ax_r.loglog([r["patches"] for r in part], [r["first_ratio"] for r in part], "o", color=color, ms=4,
-                    alpha=0.7, label=f"{label}: first step, each seed")
+                    alpha=0.7, label=f"{label}: first step")
     ax_r.axhline(1.0, color="0.3", lw=1.0, ls="--", label="$\\rho = 1$")
     ax_r.set_xlabel("patches $P$")
-    ax_r.set_ylabel("$\\rho$ = decoupling / growth rate at $Q = 0$")
-    ax_r.set_title("Phase I exists where $\\rho > 1$")
-    ax_r.legend(fontsize=7)
+    ax_r.set_ylabel("$\\rho$ (decoupling / growth at $Q = 0$)")
+    ax_r.set_title("(a) Phase I exists where $\\rho > 1$")
+    ax_r.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(0.0, -0.2), ncol=1)
     pos = [r for r in rows if r["ratio"] > 1 and r["boundary"]]
     ax_t.loglog([r["patches"] for r in pos], [r["decouple"] * r["boundary"] for r in pos], "o", color="#9467bd",
                 ms=4, alpha=0.7, label="each seed")
@@ -334,14 +343,13 @@ def phase_length_figure(rows: Sequence[Mapping], law: "object", delta: float) ->
     ax_t.loglog(law.patches, [law.median_time[0] * (p / law.patches[0]) ** delta for p in law.patches], ":",
                 color="0.5", label=f"$\\propto P^{{{delta:.2f}}}$")
     ax_t.set_xlabel("patches $P$")
-    ax_t.set_ylabel("$r_{\\mathrm{dec},0}\\, T_I$ (Phase I on the decoupling clock)")
-    ax_t.set_title(f"Length of Phase I, $\\Delta \\approx {delta:+.2f}$")
-    ax_t.legend(fontsize=7)
+    ax_t.set_ylabel("$r_{\\mathrm{dec},0}\\, T_I$")
+    ax_t.set_title(f"(b) length of Phase I, $\\Delta \\approx {delta:+.2f}$")
+    ax_t.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(0.0, -0.2), ncol=2)
     for ax in (ax_r, ax_t):
         ps = sorted({r["patches"] for r in rows})
         ax.set_xticks(ps, [str(p) for p in ps])
         ax.minorticks_off()
     ticks = [v for v in (0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0, 5.0) if min(law.median_time) / 1.6 <= v <= max(law.median_time) * 1.6]
     ax_t.set_yticks(ticks, [f"{v:g}" for v in ticks])
-    fig.tight_layout()
     return fig
