@@ -88,14 +88,13 @@ def overlapping_texts(fig, draw: bool = True) -> list[tuple[str, str]]:
         fig.draw_without_rendering()
     renderer = fig.canvas.get_renderer()
     boxes = _visible_texts(fig, renderer)
-    pairs = []
-    for i, (a, box_a) in enumerate(boxes):
-        for b, box_b in boxes[i + 1:]:
-            overlap_w = min(box_a.x1, box_b.x1) - max(box_a.x0, box_b.x0)
-            overlap_h = min(box_a.y1, box_b.y1) - max(box_a.y0, box_b.y0)
-            if overlap_w > 1.0 and overlap_h > 1.0:                # pixels: more than touching
-                pairs.append((a.get_text(), b.get_text()))
-    return pairs
+    return [(a.get_text(), b.get_text()) for i, (a, box_a) in enumerate(boxes) for b, box_b in boxes[i + 1:]
+            if _overlap(box_a, box_b)]
+
+
+def _overlap(a, b) -> bool:
+    """Whether two window boxes overlap by more than a pixel both ways (more than touching)."""
+    return min(a.x1, b.x1) - max(a.x0, b.x0) > 1.0 and min(a.y1, b.y1) - max(a.y0, b.y0) > 1.0
 
 
 def _wrap(text, length_px: float, renderer) -> None:
@@ -122,9 +121,7 @@ def _thin_ticks(ax, renderer) -> None:
     for name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
         labels = [t for t in axis.get_ticklabels() if t.get_visible() and t.get_text().strip()]
         boxes = [t.get_window_extent(renderer) for t in labels]
-        crowded = any(min(a.x1, b.x1) - max(a.x0, b.x0) > 1.0 and min(a.y1, b.y1) - max(a.y0, b.y0) > 1.0
-                      for a, b in zip(boxes, boxes[1:]))
-        if not crowded:
+        if not any(_overlap(a, b) for a, b in zip(boxes, boxes[1:])):
             continue
         if axis.get_scale() == "log":
             axis.set_major_locator(LogLocator(numticks=max(2, len(labels) // 2)))
@@ -167,7 +164,7 @@ def fit_text(fig, min_pt: float = MIN_TEXT_PT):
             break
         _relayout(fig)
         renderer = fig.canvas.get_renderer()
-        before = [(t.get_text(), t.get_rotation()) for t in _texts(fig)] + [len(ax.get_xticks()) + len(ax.get_yticks()) for ax in fig.axes]
+        before = _text_state(fig)
         for ax in fig.axes:
             if not ax.get_visible():
                 continue
@@ -176,11 +173,16 @@ def fit_text(fig, min_pt: float = MIN_TEXT_PT):
             _wrap(ax.xaxis.label, box.width * 1.1, renderer)
             _wrap(ax.yaxis.label, box.height * 1.1, renderer)
             _thin_ticks(ax, renderer)
-        after = [(t.get_text(), t.get_rotation()) for t in _texts(fig)] + [len(ax.get_xticks()) + len(ax.get_yticks()) for ax in fig.axes]
-        if after != before:
+        if _text_state(fig) != before:
             _relayout(fig)
         drawn = True
     return fig
+
+
+def _text_state(fig) -> list:
+    """What wrapping and thinning can change: every text with its rotation, and the number of ticks per axes."""
+    return ([(t.get_text(), t.get_rotation()) for t in _texts(fig)]
+            + [len(ax.get_xticks()) + len(ax.get_yticks()) for ax in fig.axes])
 
 
 def _relayout(fig) -> None:
