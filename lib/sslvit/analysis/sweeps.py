@@ -216,13 +216,13 @@ def _matches(row: Mapping[str, Any], conditions: Mapping[str, Any]) -> bool:
 
 
 def run_sweep(runs: Sequence[Run], *, eval_batch: Optional[int] = None, dtype: torch.dtype = torch.float64,
-              checkpoints: Sequence[float] = (), progress: bool = False) -> SweepResult:
+              checkpoints: Sequence[float] = (), progress: Optional[bool] = None) -> SweepResult:
     """Train ``runs`` in one batched :func:`sslvit.train` call per :func:`group_runs` group and tabulate them.
 
     eval_batch: images in each run's evaluation batch (default: its batch size). dtype: ``torch.float64``
     (the default: results that are compared) or ``torch.float32`` (faster, last bits depend on the CPU). checkpoints: fractions ``0 < f < 1`` of the steps at which the metrics are
     also logged (e.g. ``(0.5,)`` to judge convergence); otherwise only step 0 and the last step are
-    evaluated, which keeps the evaluation cost negligible. progress: tqdm bars.
+    evaluated, which keeps the evaluation cost negligible. progress: tqdm bars (default: when someone watches, :func:`sslvit.core.training.watched`).
     """
     runs = list(runs)
     if not runs:

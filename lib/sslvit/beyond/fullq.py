@@ -29,6 +29,7 @@ trajectory exactly (the tests check ``≤ 1e-10`` in float64). The noise has its
 """
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import dataclass
@@ -42,8 +43,8 @@ from sslvit.core.metrics import area_attention, attention_distance, fp_correlati
 from sslvit.core.objectives import CL, MAE, negatives_mask, oracle_attention
 from sslvit.core.perf import keep_large_allocations
 from sslvit.core.runs import STREAMS, ImageBatch, RunBatch, random_stream
-from sslvit.core.training import History, Run, check_finite, logged_steps
-from sslvit.core.validation import not_allowed
+from sslvit.core.training import History, Run, check_finite, logged_steps, progress_steps
+from sslvit.core.validation import check_flag, not_allowed
 from sslvit.beyond.variants import (Variant, cl_loss_variant, cls_output, fixed_fraction_mask, mae_loss_variant,
                                      variant_forward)
 
@@ -317,6 +318,7 @@ def train_fullq(
     log_steps: Optional[Sequence[int]] = None,
     eval_batch: Optional[int] = None,
     dtype: torch.dtype = torch.float64,
+    progress: Optional[bool] = None,
 ) -> FullQTrajectory:
     """Train the full-``Q`` model on perturbed features by gradient descent (autograd), all runs at once.
 
@@ -326,13 +328,16 @@ def train_fullq(
     (:class:`sslvit.beyond.variants.Variant`, chapter 14; default the book's). Metrics (chapter 6, on the first
     view of a fixed evaluation batch) are logged at step 0, every ``log_every`` steps (or at ``log_steps``) and
     at the last step. Raises :class:`~sslvit.core.training.TrainingDiverged` if a loss or a gradient stops being
-    finite.
+    finite. ``progress``: a tqdm bar (default: when someone watches,
+    :func:`sslvit.core.training.watched`).
     """
     runs = [runs] if isinstance(runs, Run) else list(runs)
     variant = Variant() if variant is None else variant
     if not isinstance(variant, Variant):
         raise TypeError(f"variant must be a sslvit.beyond.variants.Variant, got {type(variant).__name__}")
     perturbations = _as_perturbations(perturbations, len(runs))
+    if progress is not None:
+        progress = check_flag("progress", progress)
     steps = int(runs[0].train.steps) if runs else 0
     logged = logged_steps(steps, log_every, log_steps)
     keep_large_allocations()
@@ -342,7 +347,8 @@ def train_fullq(
     Q, u = _initial_query(state, data.D, variant)
     lr = state.lr[:, None, None]
     start = time.perf_counter()
-    for t in range(steps + 1):
+    name = f"{runs[0].train.objective.name.upper()} x{len(runs)} runs (full Q)" if runs else ""
+    for t in itertools.chain([0], progress_steps(steps, name, progress)):
         if t > 0:
             batch, X = data.train_batch(state)
             loss = _losses(Q, u, X, batch, data.allowed, tau, variant)["loss"]

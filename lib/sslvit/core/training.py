@@ -439,13 +439,28 @@ class Evaluation:
         self.history.add(step, values)
 
 
-def _progress(steps: int, state: RunBatch, progress: Optional[bool]):
-    """The steps ``1..steps``, with a tqdm bar when asked (default: only when stderr is a terminal)."""
-    if not (sys.stderr.isatty() if progress is None else bool(progress)):
+def watched() -> bool:
+    """Whether someone watches this run live: stderr is a terminal, or the code runs in a Jupyter kernel
+    (a notebook in JupyterLab, Colab or VS Code, where tqdm draws a widget). The default of every
+    ``progress`` argument of the library."""
+    if sys.stderr.isatty():
+        return True
+    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+    return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
+
+
+def progress_steps(steps: int, desc: str, progress: Optional[bool] = None) -> Any:
+    """The steps ``1..steps`` of a training loop, with a tqdm bar named ``desc`` when ``progress`` is true
+    (default: when :func:`watched`). The bar goes away when the loop ends."""
+    if not (watched() if progress is None else bool(progress)):
         return range(1, steps + 1)
     from tqdm.auto import tqdm
 
-    return tqdm(range(1, steps + 1), desc=f"{state.runs[0].train.objective.name.upper()} x{len(state.runs)} runs", leave=False)
+    return tqdm(range(1, steps + 1), desc=desc, leave=False)
+
+
+def _run_name(state: RunBatch) -> str:
+    return f"{state.runs[0].train.objective.name.upper()} x{len(state.runs)} runs"
 
 
 # ---- the loop ------------------------------------------------------------------------------------------------
@@ -457,8 +472,8 @@ def train(runs: Union[Run, Sequence[Run]], *, log_every: int = 10, log_steps: Op
 
     log_every / log_steps: log at step 0, every ``log_every`` steps (or at the explicit ``log_steps``) and at the
     last step. eval_batch: images in the fixed evaluation batch (default ``batch_size``). dtype: ``torch.float64``
-    for results that are compared, ``torch.float32`` for speed. progress: a tqdm bar (default: only when stderr is
-    a terminal). method: ``"fast"`` (the factorised softmax) or ``"dense"`` (the ``P × P`` attention of every
+    for results that are compared, ``torch.float32`` for speed. progress: a tqdm bar (default: when someone
+    watches, :func:`watched`: a terminal or a notebook). method: ``"fast"`` (the factorised softmax) or ``"dense"`` (the ``P × P`` attention of every
     image; the same gradients, for checking: :func:`loss_and_grads`). device: where the tensors live
     (``"cpu"``, ``"cuda"``, ...; the metrics come back on the CPU). Raises :class:`TrainingDiverged`, and
     :class:`~sslvit.core.budget.TooLarge` before allocating when the call cannot fit in the free memory.
@@ -486,7 +501,7 @@ def train(runs: Union[Run, Sequence[Run]], *, log_every: int = 10, log_steps: Op
     evaluation.log(0, A, B)
     t = 0
     try:
-        for t in (bar := _progress(int(cfg.steps), state, progress)):
+        for t in (bar := progress_steps(int(cfg.steps), _run_name(state), progress)):
             batch = population or state.draw(state.train_streams, state.images, state.view_streams)
             loss, dA, dB = loss_and_grads(A, B, state, batch, method)
             check_finite("the training loss", loss, t, state)

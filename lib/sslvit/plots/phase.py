@@ -41,7 +41,7 @@ def phase_heatmap(pv: Pivot, ax: Optional[plt.Axes] = None, vmin: Optional[float
                   vmax: Optional[float] = None, cmap: str = "viridis", digits: int = 2, annotate: bool = True,
                   title: Optional[str] = None) -> Any:
     """One heat map of ``pv.mean`` (rows: ``pv.y``, bottom to top; columns: ``pv.x``, left to right), each cell
-    annotated ``mean`` and ``± std`` over the seeds (``n`` seeds per cell). Returns the image (for a colour
+    annotated ``mean`` and ``± std`` over the seeds (the std without its leading zero, ``±.02``) (``n`` seeds per cell). Returns the image (for a colour
     bar). Cells without data are blank."""
     if pv.mean.ndim != 2 or pv.mean.shape != (len(pv.y), len(pv.x)):
         raise ValueError(f"pivot means have shape {pv.mean.shape}, expected {(len(pv.y), len(pv.x))}")
@@ -65,7 +65,8 @@ def phase_heatmap(pv: Pivot, ax: Optional[plt.Axes] = None, vmin: Optional[float
                 if pv.n[i, j] == 0:
                     continue
                 colour = "black" if pv.mean[i, j] > mid else "white"
-                ax.text(j, i, f"{pv.mean[i, j]:.{digits}f}\n±{pv.std[i, j]:.{digits}f}", ha="center",
+                spread = f"{pv.std[i, j]:.{digits}f}".removeprefix("0")          # "±.02": a narrower cell text
+                ax.text(j, i, f"{pv.mean[i, j]:.{digits}f}\n±{spread}", ha="center",
                         va="center", fontsize=7.5, color=colour)
     if title:
         ax.set_title(title)
