@@ -4,7 +4,7 @@ The theme's launch buttons open a page's source notebook on the repository's mai
 (glued numbers, cross-references, admonitions) Colab and plain Jupyter show raw. The publish workflow pushes the
 reader notebooks (``make notebooks``: plain Markdown, numbers filled in) to the branch
 :data:`reader_notebooks.BRANCH` of the same repository, with a Binder environment; this extension points the
-two buttons there: Colab at ``github/ORG/REPO/blob/notebooks/PAGE.ipynb``, Binder at the branch with JupyterLab
+two buttons there: Colab at ``github/OWNER/NAME/blob/notebooks/PAGE.ipynb``, Binder at the branch with JupyterLab
 opening ``PAGE.ipynb``.
 """
 from __future__ import annotations
@@ -16,10 +16,10 @@ BRANCH = "notebooks"
 
 
 def repository_parts(repository: str) -> tuple[str, str]:
-    """``(ORG, REPO)`` of ``https://github.com/ORG/REPO``; ``ValueError`` for another address."""
+    """``(OWNER, NAME)`` of ``https://github.com/OWNER/NAME``; ``ValueError`` for another address."""
     m = re.fullmatch(r"https://github\.com/([^/]+)/([^/]+?)/?", repository.strip())
     if not m:
-        raise ValueError(f"repository={repository!r} is not allowed: a https://github.com/ORG/REPO address")
+        raise ValueError(f"repository={repository!r} is not allowed: a https://github.com/OWNER/NAME address")
     return m.group(1), m.group(2)
 
 

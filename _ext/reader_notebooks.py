@@ -85,7 +85,7 @@ def book_config(stored: str, ext_dir: str) -> str:
 # ---- the pass after the converter ----------------------------------------------------------------------------
 
 def site_url(repository: str) -> str:
-    """The book's web address from its repository's (``https://github.com/ORG/REPO`` -> GitHub Pages)."""
+    """The book's web address from its repository's (``https://github.com/OWNER/NAME`` -> GitHub Pages)."""
     org, repo = repository_parts(repository)
     return f"https://{org.lower()}.github.io/{repo}/"
 

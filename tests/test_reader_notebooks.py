@@ -105,11 +105,11 @@ def test_config_adds_the_converter():
 
 
 def test_launch_buttons_open_the_reader_notebooks():
-    urls = ln.reader_urls("https://github.com/org/book", "book/04_mae")
-    assert urls["Colab"] == "https://colab.research.google.com/github/org/book/blob/notebooks/04_mae.ipynb"
-    assert urls["Binder"] == "https://mybinder.org/v2/gh/org/book/notebooks?labpath=04_mae.ipynb"
-    assert rn.site_url("https://github.com/Org/book") == "https://org.github.io/book/"
-    with pytest.raises(ValueError, match="github.com/ORG/REPO"):
+    urls = ln.reader_urls("https://github.com/OWNER/NAME", "book/04_mae")
+    assert urls["Colab"] == "https://colab.research.google.com/github/OWNER/NAME/blob/notebooks/04_mae.ipynb"
+    assert urls["Binder"] == "https://mybinder.org/v2/gh/OWNER/NAME/notebooks?labpath=04_mae.ipynb"
+    assert rn.site_url("https://github.com/OWNER/NAME") == "https://owner.github.io/NAME/"
+    with pytest.raises(ValueError, match="github.com/OWNER/NAME"):
         ln.reader_urls("https://gitlab.com/org/book", "book/04_mae")
 
 
