@@ -3,6 +3,7 @@
 #   make book    build the book (executes every notebook, warnings are errors); HTML in _build/html/index.html
 #   make test    unit tests, nbval over the notebooks (in the book's one arithmetic), a reader's fresh install, browser and PDF checks
 #   make student the HTML without the exercises' solutions, for a course (from the stored outputs); _build/student
+#   make notebooks  the reader notebooks for Colab, Binder and plain Jupyter (no MyST); _build/notebooks
 #   make pdf     the PDF edition from the stored outputs (XeLaTeX; installs TeX Live's needs); _build/pdf/book.pdf
 #   make site    the HTML and the PDF as the publish workflow puts them online; _build/site
 #   make linkcheck  follow every external link of the book (needs the internet)
@@ -52,10 +53,14 @@ BROWSER_TESTS := $(wildcard tests/browser/test_*.py)
 BENCH_ARGS ?= --json _build/bench/bench_engine.json
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: site linkcheck audit help venv test unit-test notebook-test reader-test browser-test pdf-test html-check student pdf pdf-deps browser-deps book record bench measurements clean distclean
+# The reader notebooks (make notebooks) and their build
+NOTEBOOKS_OUT := _build/notebooks
+NOTEBOOKS_BUILD := _build/notebooks-build
+
+.PHONY: notebooks site linkcheck audit help venv test unit-test notebook-test reader-test browser-test pdf-test html-check student pdf pdf-deps browser-deps book record bench measurements clean distclean
 
 help:
-	@sed -n '2,16p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,17p' Makefile | sed 's/^# \{0,1\}//'
 
 venv: $(STAMP)
 
@@ -82,8 +87,20 @@ else
 endif
 
 # A reader's environment: the library's wheel with its `book` extra in a fresh virtual environment executes a chapter.
-reader-test: venv notebook-test
-	$(PY) tests/reader/check_reader_env.py --chapter book/01_data.ipynb --workdir _build/reader
+# a reader's fresh install of the wheel, running chapter 1's reader notebook (as Colab or Binder opens it)
+reader-test: venv notebook-test notebooks
+	$(PY) tests/reader/check_reader_env.py --chapter $(NOTEBOOKS_OUT)/01_data.ipynb --workdir _build/reader
+
+# The reader notebooks: Sphinx's "jupyter" builder (sphinx-tojupyter) writes every page as a notebook of plain
+# Markdown from the stored outputs (roles resolved, glued values substituted), _ext/reader_notebooks.py puts
+# back the hidden install and import cells, folds the solutions and writes the student set; then checked.
+notebooks: venv
+	@mkdir -p $(NOTEBOOKS_BUILD)
+	$(STORED_CONFIG) | $(PY) _ext/reader_notebooks.py config --ext-dir $(CURDIR)/_ext > $(NOTEBOOKS_BUILD)/_config.yml
+	$(VENV)/bin/jupyter-book build . --builder custom --custom-builder jupyter --config $(NOTEBOOKS_BUILD)/_config.yml \
+	    --path-output $(NOTEBOOKS_BUILD) --all --keep-going > $(NOTEBOOKS_BUILD)/build.log 2>&1 || { tail -30 $(NOTEBOOKS_BUILD)/build.log; exit 1; }
+	$(PY) _ext/reader_notebooks.py convert --raw $(NOTEBOOKS_BUILD)/_build/jupyter/book --out $(NOTEBOOKS_OUT)
+	$(PY) tests/reader/check_reader_notebooks.py $(NOTEBOOKS_OUT)
 
 browser-test: venv reader-test
 ifneq ($(strip $(BROWSER_TESTS)),)

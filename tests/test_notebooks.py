@@ -411,3 +411,24 @@ def test_glued_table_has_a_form_for_the_pdf():
         GluedTable(frame, formats={"Delta": "{:.2q}"})
     with pytest.raises(TypeError, match="DataFrame"):
         GluedTable(frame.to_dict())
+
+
+#: a role (``{glue:text}`x```, ``{term}`y```) inside inline maths, where MyST does not read it: the page shows it raw
+INLINE_MATH = re.compile(r"(?<![\\$])\$(?=[^\s$])([^$\n]*?[^\s\\$])?\$(?!\$)")
+ROLE = re.compile(r"\{[a-z][a-z0-9:_-]*\}`")
+
+
+def roles_in_math(text: str) -> list[str]:
+    """The inline maths spans of ``text`` (``$...$``, as MyST's dollarmath pairs them) that hold a role."""
+    return [m.group(0) for m in INLINE_MATH.finditer(text) if ROLE.search(m.group(0))]
+
+
+def test_role_in_math_pattern():
+    assert roles_in_math("costs about $P^{{glue:text}`exp`}$, more") == ["$P^{{glue:text}`exp`}$"]
+    assert not roles_in_math("costs $P$ to the power {glue:text}`exp:.2f`, and $P^{1.75}$ or $ {eq}`x` $")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_role_inside_maths(path: Path):
+    bad = [m for c in _cells(path) if c["cell_type"] == "markdown" for m in roles_in_math(_text(c["source"]))]
+    assert not bad, f"{path.name}: a role inside $...$ is shown raw: {bad[:3]}"

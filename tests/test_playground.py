@@ -1,4 +1,6 @@
 """The playground's model (sslvit.analysis.playground) and its figures (sslvit.plots.playground)."""
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -68,3 +70,63 @@ def test_figures_draw_and_refuse_mismatched_images():
         story_figure(mae, other)
     with pytest.raises(ValueError, match="grid"):
         gallery_figure([[mae], [cl, cl]], ["a", "b"], ["c"])
+
+
+# ---- the live controls (sslvit.plots.playground.controls), without a browser -------------------------------
+
+def _controls():
+    from sslvit.plots.playground import controls
+
+    drawn = []
+    return controls(draw=drawn.append), drawn
+
+
+def test_controls_show_their_values_whole():
+    """The C_s control shows each size with its gap in full (a dropdown as wide as its longest label), the steps
+    control offers every count the page's experiments ask for."""
+    from sslvit.plots.playground import STEP_CHOICES
+
+    c, _ = _controls()
+    labels = [label for label, _ in c.size.options]
+    assert all(re.fullmatch(r"\d+ +\(Δ = [+-]\d\.\d\d\)", label) for label in labels), labels
+    width_em = float(c.size.layout.width.removesuffix("em"))
+    label_em = 0.6 * max(len(label) for label in labels)            # a character is about 0.6 em wide
+    description_em = float(c.size.style.description_width.removesuffix("em"))
+    assert width_em >= description_em + label_em + 2, (width_em, description_em, label_em)   # + the arrow
+    assert {0, 2, 4, 10, 100, 150} <= set(STEP_CHOICES) and list(c.steps.options) == list(STEP_CHOICES)
+
+
+def test_a_new_objective_says_why_gamma_and_steps_change():
+    c, drawn = _controls()
+    c.steps.value, c.gamma.value = 10, 0.7
+    assert [s.steps for s in drawn] == [10, 10] and drawn[-1].mask_prob == 0.7 and c.status.value == ""
+    c.objective.value = "cl"
+    assert (c.gamma.value, c.steps.value) == (0.3, 100)
+    assert len(drawn) == 3 and drawn[-1] == Setting("cl", 16, 0.3, 100)          # one redraw for the change
+    assert "defaults" in c.status.value and "0.3" in c.status.value and "100 steps" in c.status.value
+    c.size.value = 48
+    assert c.status.value == "" and drawn[-1].global_size == 48
+
+
+@pytest.mark.parametrize("size", (8, 16, 48))
+def test_panel_titles_are_true_to_the_queries(size):
+    """At γ = 0.9 the three queries may all be masked: the titles say what each one is."""
+    from sslvit.plots.playground import query_names
+
+    for gamma in (0.3, 0.9):
+        o = retrain(Setting("mae", size, mask_prob=gamma, steps=10))
+        names = query_names(o)
+        assert names == [("visible" if o.visible[q] else "masked") + " local query" for q in o.queries]
+        fig = outcome_figure(o)
+        assert [ax.get_title() for ax in fig.axes[1:4]] == names
+        plt.close(fig)
+
+
+def test_a_flat_map_is_dark_and_the_colour_bar_legible():
+    from sslvit.plots.style import overlapping_texts
+
+    fig = outcome_figure(retrain(Setting(steps=0)))
+    im = fig.axes[1].images[0]
+    assert float(im.norm(im.get_array().max())) < 0.2                  # 1/64 on the fixed square-root scale
+    assert not overlapping_texts(fig)
+    plt.close(fig)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import textwrap
 from typing import Any
+from sslvit.core.validation import is_real
 
 __all__ = ["Below", "ClaimFailed", "below", "check", "decimal_power", "fmt"]
 
@@ -65,7 +66,7 @@ def below(value: Any, tol: float) -> Below:
         raise ValueError(f"value={value!r} is not allowed: a finite number") from None
     if not math.isfinite(v):
         raise ValueError(f"value={value!r} is not allowed: a finite number")
-    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (math.isfinite(tol) and tol > 0):
+    if not (is_real(tol) and math.isfinite(tol) and tol > 0):
         raise ValueError(f"tol={tol!r} is not allowed: a positive finite tolerance")
     return Below(v, float(tol))
 

@@ -15,7 +15,7 @@ import torch
 from sslvit.core.data import DataConfig, Layout, as_generator, draw_images, draw_mask
 from sslvit.core.engine import area_masses, key_areas
 from sslvit.core.objectives import oracle_attention, representation, uniform_rows
-from sslvit.core.validation import check_int
+from sslvit.core.validation import check_int, is_integer
 
 __all__ = ["PATTERNS", "PATTERN_LABELS", "pattern_attention", "area_mass", "pattern_norms", "max_row_tv",
            "first_crossing"]
@@ -71,7 +71,7 @@ def area_mass(attn: torch.Tensor, key_area: torch.Tensor, visible: torch.Tensor,
     Bt, P = key_area.shape
     if attn.shape != (Bt, P, P):
         raise ValueError(f"attn must be (Bt, P, P) = {(Bt, P, P)}, got {tuple(attn.shape)}")
-    if isinstance(n_areas, bool) or not isinstance(n_areas, int) or n_areas <= int(key_area.max()):
+    if not is_integer(n_areas) or n_areas <= int(key_area.max()):
         raise ValueError(f"n_areas={n_areas!r} is not allowed: an integer above the largest area id "
                          f"{int(key_area.max())}")
     return area_masses(attn, key_area, visible, n_areas)

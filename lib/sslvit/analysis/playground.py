@@ -79,8 +79,10 @@ class Setting:
         """The information gap ``Δ = (log2 C_s − 4) / 3`` of chapter 3."""
         return self.data.delta
 
-    def label(self) -> str:
-        return (f"{self.objective.upper()}, C_s = {self.global_size} (Δ = {self.delta:+.2f}), "
+    def label(self, math: bool = False) -> str:
+        """The setting in one line, ``C_s`` as mathtext (``$C_s$``) for a figure when ``math``."""
+        c_s = "$C_s$" if math else "C_s"
+        return (f"{self.objective.upper()}, {c_s} = {self.global_size} (Δ = {self.delta:+.2f}), "
                 f"γ = {self.mask_prob:g}, {self.steps} steps")
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from scipy import stats
+from sslvit.core.validation import is_real
 
 __all__ = ["Share", "share", "MeanSE", "mean_se"]
 
@@ -56,7 +57,7 @@ def share(k: int, n: int, level: float = 0.95) -> Share:
     n, k = _count("n", n, 1), _count("k", k, 0)
     if k > n:
         raise ValueError(f"k={k} is not allowed: at most n={n}")
-    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+    if not is_real(level) or not 0 < level < 1:
         raise ValueError(f"level={level!r} is not allowed: a probability strictly between 0 and 1")
     if k == 0:
         return Share(k, n, 0.0, 1.0 - (1.0 - level) ** (1.0 / n))

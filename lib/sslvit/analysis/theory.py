@@ -30,7 +30,7 @@ from typing import Optional, Sequence
 import torch
 
 from sslvit.core.data import DataConfig, Layout, Sample, check_mask_prob, information_gap, sizes_from_kappa
-from sslvit.core.validation import check_int
+from sslvit.core.validation import check_int, is_integer
 
 __all__ = ["Rates", "RatioFit", "FirstStep", "uniform_moment", "binomial_moments", "init_rates", "init_rates_mc",
            "query_gradients", "query_fp_gradient", "log_log_fit", "rate_slope", "fit_ratio", "slope_deviation_map",
@@ -93,7 +93,7 @@ def binomial_moments(n: int, p: float) -> tuple[float, float, float]:
 def _check_sizes(patches: int, global_size: int, local_size: int) -> int:
     """Validate the sizes; return the number of local areas other than the query's own."""
     for name, value in (("patches", patches), ("global_size", global_size), ("local_size", local_size)):
-        if isinstance(value, bool) or not isinstance(value, int):
+        if not is_integer(value):
             raise ValueError(f"{name}={value!r} is not allowed: an integer")
     if not 0 < local_size < global_size <= patches or (patches - global_size) % local_size:
         raise ValueError(f"sizes do not tile: patches={patches}, global_size={global_size}, local_size={local_size}")

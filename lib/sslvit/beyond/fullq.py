@@ -44,7 +44,7 @@ from sslvit.core.objectives import CL, MAE, negatives_mask, oracle_attention
 from sslvit.core.perf import keep_large_allocations
 from sslvit.core.runs import STREAMS, ImageBatch, RunBatch, random_stream
 from sslvit.core.training import History, Run, check_finite, logged_steps, progress_steps
-from sslvit.core.validation import check_flag, not_allowed
+from sslvit.core.validation import check_flag, is_integer, is_real, not_allowed
 from sslvit.beyond.variants import (Variant, cl_loss_variant, cls_output, fixed_fraction_mask, mae_loss_variant,
                                      variant_forward)
 
@@ -79,7 +79,7 @@ class Perturbation:
     def __post_init__(self) -> None:
         for name in ("overlap", "noise"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if not (is_real(value) and math.isfinite(value)):
                 raise not_allowed(name, value, "a finite number")
         if not 0.0 <= self.overlap < 1.0:
             raise not_allowed("overlap", self.overlap, "a pairwise feature overlap omega in [0, 1)")
@@ -247,7 +247,7 @@ class _FullQData:
         self.variant = variant
         self.mask_streams = [random_stream(r.train.seed, MASK_TRAIN_STREAM) for r in state.runs]
         size = eval_batch if eval_batch is not None else train0.batch_size
-        if isinstance(size, bool) or not isinstance(size, int) or size < train0.objective.min_images:
+        if not is_integer(size) or size < train0.objective.min_images:
             raise not_allowed("eval_batch", eval_batch, "a positive integer (at least 2 for CL)")
         # CL's negatives (an objective without negatives leaves them None; its mask is then unused)
         negatives = torch.tensor([state.images - 1 if r.train.negatives is None else r.train.negatives

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 import torch
 
@@ -200,10 +200,11 @@ class SweepResult:
 
 
 def sensitivity_sweep(variant: Variant, data: Mapping[str, DataConfig], train: Mapping[str, TrainConfig],
-                      seeds: Sequence[int], log_steps: Sequence[int]) -> SweepResult:
+                      seeds: Sequence[int], log_steps: Sequence[int], progress: Optional[bool] = None) -> SweepResult:
     """Train MAE and CL under ``variant`` on the data of both signs of ``Δ`` (``data["+"]``, ``data["-"]``), one
     run per seed, with the settings ``train["mae"]``, ``train["cl"]`` (their ``seed`` is replaced), and grade the
-    five claims (:func:`claim_verdicts`). ``log_steps`` must contain 0 and 1 (the first-step ratio)."""
+    five claims (:func:`claim_verdicts`). ``log_steps`` must contain 0 and 1 (the first-step ratio). ``progress``:
+    a bar for each of the four trainings (default: when someone watches, :func:`sslvit.core.training.watched`)."""
     if not {0, 1} <= set(log_steps):
         raise ValueError(f"log_steps={list(log_steps)} must contain 0 and 1 (the first-step ratio)")
     histories: dict[str, dict[str, dict[str, torch.Tensor]]] = {}
@@ -212,7 +213,7 @@ def sensitivity_sweep(variant: Variant, data: Mapping[str, DataConfig], train: M
         histories[objective] = {}
         for sign in ("+", "-"):
             runs = [Run(data[sign], replace(train[objective], seed=s)) for s in seeds]
-            traj = train_fullq(runs, variant=variant, log_steps=log_steps)
+            traj = train_fullq(runs, variant=variant, log_steps=log_steps, progress=progress)
             histories[objective][sign], steps, seconds = traj.history, traj.steps, seconds + traj.seconds
     return SweepResult(claim_verdicts(histories["mae"], histories["cl"]), histories, steps, seconds)
 

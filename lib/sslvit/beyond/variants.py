@@ -34,7 +34,7 @@ from dataclasses import dataclass, fields
 import torch
 
 from sslvit.core.objectives import infonce_dense, mae_loss_dense
-from sslvit.core.validation import not_allowed
+from sslvit.core.validation import is_real, not_allowed
 
 __all__ = ["Variant", "CHOICES", "fixed_fraction_mask", "variant_scores", "variant_forward", "cls_output",
            "mae_loss_variant", "cl_loss_variant"]
@@ -66,8 +66,7 @@ class Variant:
         for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise not_allowed(name, getattr(self, name), " or ".join(repr(a) for a in allowed))
-        if isinstance(self.init_std, bool) or not isinstance(self.init_std, (int, float)) or not (
-                math.isfinite(self.init_std) and self.init_std >= 0):
+        if not (is_real(self.init_std) and math.isfinite(self.init_std) and self.init_std >= 0):
             raise not_allowed("init_std", self.init_std, "a finite standard deviation >= 0")
 
     def changes(self) -> dict[str, object]:

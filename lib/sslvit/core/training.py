@@ -29,7 +29,7 @@ from sslvit.core.metrics import (area_attention_per_query, attention_distance_pe
 from sslvit.core.objectives import MAE, CL, Objective, check_negatives, objective_named
 from sslvit.core.perf import keep_large_allocations, release_free_memory
 from sslvit.core.runs import MAX_SEED, STREAMS, ImageBatch, RunBatch, check_runs, chunks, random_stream
-from sslvit.core.validation import check_device, check_dtype, check_flag, check_int, check_real, not_allowed
+from sslvit.core.validation import check_device, check_dtype, check_flag, check_int, check_real, is_integer, not_allowed
 
 __all__ = ["TrainConfig", "Run", "Trajectory", "TrainingDiverged", "TrainingInterrupted", "SATURATION", "likely_cause",
            "check_resolvable", "LoggedSteps", "train", "evaluate", "loss_and_grads",
@@ -426,7 +426,7 @@ class Evaluation:
 
     def __init__(self, state: RunBatch, eval_batch: Optional[int]) -> None:
         size = eval_batch if eval_batch is not None else state.runs[0].train.batch_size
-        if isinstance(size, bool) or not isinstance(size, int) or size < state.runs[0].train.objective.min_images:
+        if not is_integer(size) or size < state.runs[0].train.objective.min_images:
             raise not_allowed("eval_batch", eval_batch, "a positive integer (at least 2 for CL)")
         self.state, self.history = state, History()
         self.batch = state.draw([random_stream(r.train.seed, STREAMS["eval"]) for r in state.runs], size)

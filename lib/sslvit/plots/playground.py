@@ -5,12 +5,13 @@
   MAE and after CL;
 * :func:`outcome_figure`: one retrained setting, the image and its three query maps, with the metrics;
 * :func:`gallery_figure`: one masked local query per setting, over a grid of settings (the static gallery);
-* :func:`playground`: the controls (ipywidgets) that retrain and redraw on every change.
+* :func:`controls`, :func:`playground`: the controls (ipywidgets) that retrain and redraw on every change.
 """
 from __future__ import annotations
 
 import time
-from typing import Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence
 
 import matplotlib.pyplot as plt
 from matplotlib.colors import PowerNorm
@@ -20,11 +21,24 @@ from sslvit.plots.attention import plot_query_attention
 from sslvit.plots.images import image_rgb
 from sslvit.plots.style import fit_text
 
-__all__ = ["story_figure", "outcome_figure", "gallery_figure", "metrics_line", "playground"]
+__all__ = ["story_figure", "outcome_figure", "gallery_figure", "metrics_line", "query_names", "controls", "Controls",
+           "playground", "STEP_CHOICES"]
 
 #: colour scale of every attention map: a square root, so that weak spread-out attention stays visible
 GAMMA_NORM = 0.5
-QUERY_NAMES = ("visible local query", "masked local query", "visible local query")
+#: the playground's colour scale is fixed, from 0 to 1 (square root), so that settings compare at a glance and a
+#: flat map (1/64 on every key, at 0 steps) is drawn dark, not in the brightest colour
+LIVE_VMAX = 1.0
+LIVE_TICKS = (0.0, 0.05, 0.25, 0.5, 1.0)
+#: the step counts the playground's steps control offers: every count the page's experiments ask for, dense
+#: where training changes fast
+STEP_CHOICES = (0, 1, 2, 3, 4, 6, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500)
+
+
+def query_names(outcome: Outcome) -> list[str]:
+    """Panel titles of the outcome's three local queries, true to the image: "visible local query" or "masked
+    local query" (at a high masking probability all three may be masked)."""
+    return [f"{'visible' if bool(outcome.visible[q]) else 'masked'} local query" for q in outcome.queries]
 
 
 def _grid_hw(outcome: Outcome) -> tuple[int, int]:
@@ -45,7 +59,7 @@ def _draw_image(ax: plt.Axes, outcome: Outcome, title: str = "the image (black: 
 
 def _draw_maps(axes: Sequence[plt.Axes], outcome: Outcome, vmax: float, titles: bool = True):
     im = None
-    for ax, q, name in zip(axes, outcome.queries, QUERY_NAMES):
+    for ax, q, name in zip(axes, outcome.queries, query_names(outcome)):
         im = plot_query_attention(outcome.attn[q], outcome.key_area, outcome.visible, q, _grid_hw(outcome), ax=ax,
                                   title=name if titles else None, vmax=vmax)
         im.set_norm(PowerNorm(GAMMA_NORM, vmin=0.0, vmax=vmax))
@@ -56,7 +70,7 @@ def _draw_maps(axes: Sequence[plt.Axes], outcome: Outcome, vmax: float, titles: 
 def metrics_line(outcome: Outcome) -> str:
     """The end-of-training metrics of an outcome in one line (rounded)."""
     m = outcome.metrics
-    return (f"own area {m['own_area_attention']:.2f}, global area {m['global_area_attention']:.2f}, "
+    return (f"own area {m['own_area_attention']:.2f}, global area (background) {m['global_area_attention']:.2f}, "
             f"NMI {m['nmi']:.2f}, distance {m['attention_distance']:.2f}")
 
 
@@ -79,13 +93,14 @@ def story_figure(mae: Outcome, cl: Outcome) -> plt.Figure:
 
 
 def outcome_figure(outcome: Outcome) -> plt.Figure:
-    """One retrained setting: the image and its three local queries' attention, the setting and the metrics in
-    the title."""
+    """One retrained setting: the image and its three local queries' attention on the fixed scale
+    :data:`LIVE_VMAX` (square root), the setting and the metrics in the title."""
     fig, axes = plt.subplots(1, 4, figsize=(9.0, 2.9), layout="constrained")
     _draw_image(axes[0], outcome)
-    im = _draw_maps(axes[1:], outcome, float(outcome.attn[outcome.queries].max()))
-    fig.colorbar(im, ax=axes[1:], shrink=0.85, label="attention weight")
-    fig.suptitle(f"{outcome.setting.label()}\n{metrics_line(outcome)}", fontsize=10)
+    im = _draw_maps(axes[1:], outcome, LIVE_VMAX)
+    bar = fig.colorbar(im, ax=axes[1:], shrink=0.85, label="attention weight (square root)")
+    bar.set_ticks(LIVE_TICKS, labels=[f"{t:g}" for t in LIVE_TICKS])
+    fig.suptitle(f"{outcome.setting.label(math=True)}\n{metrics_line(outcome)}", fontsize=10)
     return fit_text(fig)                              # legible at the width the page shows it
 
 
@@ -113,51 +128,95 @@ def gallery_figure(outcomes: Sequence[Sequence[Outcome]], row_labels: Sequence[s
     return fig
 
 
-def playground(setting: Optional[Setting] = None):  # pragma: no cover - needs a live kernel and a browser
-    """Controls for the objective, ``C_s`` (hence ``Δ``), ``γ`` and the number of steps; every change retrains
-    the model (a fraction of a second at ``P = 64``) and redraws :func:`outcome_figure`. Returns the widget."""
+@dataclass
+class Controls:
+    """The playground's widgets (:func:`controls`): ``objective``, ``size`` (``C_s``, with its ``Δ`` in the
+    label), ``gamma``, ``steps``, ``status`` (what the last change did), ``out`` (the figure) and ``box`` (all of
+    them, as displayed)."""
+
+    objective: Any
+    size: Any
+    gamma: Any
+    steps: Any
+    status: Any
+    out: Any
+    box: Any
+
+
+def controls(setting: Optional[Setting] = None, draw: Optional[Callable[[Setting], None]] = None) -> Controls:
+    """The playground's widgets, wired: every change calls ``draw`` once with the new :class:`Setting`
+    (default: retrain and redraw in ``out``). A new objective starts from its own ``γ`` and steps, and the
+    status line says so. Needs ipywidgets (the ``book`` extra)."""
     import ipywidgets as w
-    from IPython.display import display
 
     setting = setting or Setting()
+    wide = {"description_width": "7em"}
     objective = w.ToggleButtons(options=[("MAE", "mae"), ("CL", "cl")], value=setting.objective,
-                                description="objective")
-    size = w.SelectionSlider(options=[(f"{c} (Δ = {Setting(global_size=c).delta:+.2f})", c) for c in GLOBAL_SIZES],
-                             value=setting.global_size, description=r"\(C_s\)", continuous_update=False)
-    gamma = w.FloatSlider(value=setting.mask_prob, min=0.05, max=0.95, step=0.05, description="γ",
-                          continuous_update=False)
-    steps = w.IntSlider(value=setting.steps, min=0, max=MAX_STEPS, step=1, description="steps",
-                        continuous_update=False)
-    out = w.Output()
-
+                                description="objective", style=wide)
+    size = w.Dropdown(options=[(f"{c}   (Δ = {Setting(global_size=c).delta:+.2f})", c) for c in GLOBAL_SIZES],
+                      value=setting.global_size, description=r"\(C_s\) (global)", style=wide,
+                      layout=w.Layout(width="20em"))
+    gamma = w.FloatSlider(value=setting.mask_prob, min=0.05, max=0.95, step=0.05, description="γ (masking)",
+                          continuous_update=False, style=wide, readout_format=".2f")
+    if setting.steps not in STEP_CHOICES:
+        raise ValueError(f"setting.steps={setting.steps} is not allowed in the playground: one of {STEP_CHOICES}")
+    steps = w.SelectionSlider(options=list(STEP_CHOICES), value=setting.steps, description="steps",
+                              continuous_update=False, style=wide)
+    status, out = w.HTML(), w.Output()
     busy = [False]                                   # set while one change moves other controls
 
+    def current() -> Setting:
+        return Setting(objective=objective.value, global_size=size.value, mask_prob=round(gamma.value, 2),
+                       steps=steps.value)
+
     def redraw(*_):
-        if busy[0]:
-            return
-        s = Setting(objective=objective.value, global_size=size.value, mask_prob=round(gamma.value, 2),
-                    steps=steps.value)
+        if not busy[0]:
+            (draw or _draw_in(out))(current())
+
+    def new_objective(change):                       # a new objective starts from its own defaults, and says so
+        busy[0] = True
+        fresh = Setting(objective=change["new"])
+        gamma.value, steps.value = fresh.mask_prob, fresh.steps
+        busy[0] = False
+        status.value = (f"{change['new'].upper()} starts from its own defaults: γ = {fresh.mask_prob:g}, "
+                        f"{fresh.steps} steps (change them below).")
+        redraw()
+
+    def changed(_):
+        status.value = ""
+        redraw()
+
+    objective.observe(new_objective, names="value")
+    for control in (size, gamma, steps):
+        control.observe(changed, names="value")
+    box = w.VBox([w.HBox([objective, size]), w.HBox([gamma, steps]), status, out])
+    return Controls(objective, size, gamma, steps, status, out, box)
+
+
+def _draw_in(out) -> Callable[[Setting], None]:
+    from IPython.display import display
+
+    def draw(s: Setting) -> None:
         start = time.perf_counter()
-        outcome = retrain(s)
-        fig = outcome_figure(outcome)
+        fig = outcome_figure(retrain(s))
         with out:
             out.clear_output(wait=True)
             display(fig)
             print(f"retrained and drawn in {time.perf_counter() - start:.2f} s")
         plt.close(fig)
+    return draw
 
-    def new_objective(change):                       # a new objective starts from its own defaults
-        busy[0] = True
-        steps.value = DEFAULT_STEPS[change["new"]]
-        gamma.value = Setting(objective=change["new"]).mask_prob
-        busy[0] = False
-        redraw()
 
-    objective.observe(new_objective, names="value")
-    for control in (size, gamma, steps):
-        control.observe(redraw, names="value")
-    redraw()
-    box = w.VBox([w.HBox([objective, size]), w.HBox([gamma, steps]), out])
-    display(box)
-    return box
+def playground(setting: Optional[Setting] = None):  # pragma: no cover - needs a live kernel and a browser
+    """Controls for the objective, ``C_s`` (hence ``Δ``), ``γ`` and the number of steps; every change retrains
+    the model (a fraction of a second at ``P = 64``) and redraws :func:`outcome_figure`. Displays them (a
+    saved notebook that has not run shows one line saying so) and returns the widget."""
+    from IPython.display import display
 
+    c = controls(setting)
+    _draw_in(c.out)(Setting(objective=c.objective.value, global_size=c.size.value,
+                            mask_prob=round(c.gamma.value, 2), steps=c.steps.value))
+    bundle = c.box._repr_mimebundle_()
+    bundle["text/plain"] = "The playground's controls: they appear when this cell runs in Jupyter or Colab."
+    display(bundle, raw=True)
+    return c.box

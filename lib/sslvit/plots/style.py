@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import matplotlib
+from sslvit.core.validation import is_real
 
 __all__ = ["use_book_style", "OBJECTIVE_COLORS", "AREA_CMAP", "PAGE_WIDTH_IN", "MIN_TEXT_PT", "shown_scale",
            "small_texts", "overlapping_texts", "fit_text"]
@@ -143,7 +144,7 @@ def fit_text(fig, min_pt: float = MIN_TEXT_PT):
     tick labels collide gets fewer ticks. What this cannot mend (crowded cell values, long legends) is left
     for :func:`overlapping_texts` to report.
     """
-    if not (isinstance(min_pt, (int, float)) and not isinstance(min_pt, bool) and 0 < min_pt < 72):
+    if not (is_real(min_pt) and 0 < min_pt < 72):
         raise ValueError(f"min_pt={min_pt!r} is not allowed: a size in points between 0 and 72")
     drawn = False
     for _ in range(4):                                     # raising text widens the figure's crop: settle

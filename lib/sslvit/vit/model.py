@@ -22,7 +22,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from sslvit.core.validation import check_int, not_allowed
+from sslvit.core.validation import check_int, is_integer, is_real, not_allowed
 
 __all__ = ["ViTConfig", "ViTOutput", "TinyViT", "MASK_TOKENS"]
 
@@ -74,9 +74,9 @@ class ViTConfig:
             raise not_allowed("mask_token", self.mask_token, f"one of {MASK_TOKENS}")
         if self.out_dim is not None:
             _pos_int("out_dim", self.out_dim)
-        if not (isinstance(self.pos_std, (int, float)) and math.isfinite(self.pos_std) and self.pos_std >= 0):
+        if not (is_real(self.pos_std) and math.isfinite(self.pos_std) and self.pos_std >= 0):
             raise not_allowed("pos_std", self.pos_std, "a finite number >= 0")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+        if not is_integer(self.seed):
             raise not_allowed("seed", self.seed, "an int")
 
 

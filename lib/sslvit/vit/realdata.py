@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sslvit.core.validation import check_int, not_allowed
+from sslvit.core.validation import check_int, is_integer, not_allowed
 
 __all__ = ["load_photos", "patchify", "unpatchify", "grid_coords", "CropPool"]
 
@@ -46,7 +46,7 @@ def patchify(images: torch.Tensor, patch: int) -> torch.Tensor:
     if images.dim() != 4:
         raise ValueError(f"images has shape {tuple(images.shape)}: expected (n, C, S, S)")
     n, c, h, w = images.shape
-    if isinstance(patch, bool) or not isinstance(patch, int) or patch < 1 or h % patch or w % patch:
+    if not is_integer(patch) or patch < 1 or h % patch or w % patch:
         raise not_allowed("patch", patch, f"a positive integer dividing the image size {h} x {w}")
     t = images.reshape(n, c, h // patch, patch, w // patch, patch).permute(0, 2, 4, 1, 3, 5)
     return t.reshape(n, (h // patch) * (w // patch), c * patch * patch)
