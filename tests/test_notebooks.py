@@ -432,3 +432,14 @@ def test_role_in_math_pattern():
 def test_no_role_inside_maths(path: Path):
     bad = [m for c in _cells(path) if c["cell_type"] == "markdown" for m in roles_in_math(_text(c["source"]))]
     assert not bad, f"{path.name}: a role inside $...$ is shown raw: {bad[:3]}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_cell_with_outputs_was_run(path: Path):
+    """nbval refuses a stored cell that has outputs but no execution count ("unrun reference cell"), and
+    nbformat 4.5 wants an id on every cell: a cell split or added by a script must carry both."""
+    nb = json.loads(path.read_text())
+    unrun = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and c.get("outputs")
+             and c.get("execution_count") is None]
+    no_id = [i for i, c in enumerate(nb["cells"]) if nb.get("nbformat_minor", 0) >= 5 and "id" not in c]
+    assert not unrun and not no_id, f"{path.name}: cells with outputs but never run {unrun}, cells without id {no_id}"
