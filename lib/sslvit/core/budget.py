@@ -14,7 +14,9 @@ from typing import Any, Optional, Sequence, Union
 
 import torch
 
-__all__ = ["TRAIN_CHUNK_ELEMENTS", "EVAL_CHUNK_ELEMENTS", "IMAGE_PART_ELEMENTS", "MemoryEstimate", "estimate_memory", "available_memory", "check_fits", "TooLarge"]
+from sslvit.core.runs import chunks
+
+__all__ = ["TRAIN_CHUNK_ELEMENTS", "EVAL_CHUNK_ELEMENTS", "IMAGE_PART_ELEMENTS", "MemoryEstimate", "estimate_memory", "per_call", "image_parts", "available_memory", "check_fits", "TooLarge"]
 
 #: runs per engine call are chosen so that one (runs, images, areas, positions) tensor has at most this many
 #: elements: small enough to stay in cache, large enough to amortise the per-call overhead
@@ -68,12 +70,23 @@ def images_bytes(runs: int, images: int, n_areas: int, patches: int, views: int,
     return runs * images * (8 + 8 * n_areas + item * n_areas + views * patches + 8 * patches)
 
 
-def _per_call(runs: int, images: int, per_image: int, chunk: int, part: int, splits: bool) -> tuple[int, int]:
-    """(runs, images) in one engine call, as :func:`sslvit.core.training.loss_and_grads` chooses them."""
-    r = max(1, min(runs, chunk // max(images * per_image, 1)))
-    if r == 1 and splits and images * per_image > part:
-        return 1, max(1, part // per_image)
-    return r, images
+def image_parts(runs: slice, images: int, per_image: int, limit: int, splittable: bool = True) -> list[slice]:
+    """How the images of a batch are computed for the runs ``runs`` (a slice from :func:`~sslvit.core.runs.chunks`):
+    whole (``[slice(None)]``), or, when a single run's batch has more than ``limit`` elements of ``per_image``
+    each and ``splittable``, in parts of at most ``limit`` elements (at least one image each)."""
+    if runs.stop - runs.start > 1 or images * per_image <= limit or not splittable:
+        return [slice(None)]
+    return chunks(images, per_image, limit)
+
+
+def per_call(runs: int, images: int, per_image: int, chunk: int, part: int, splits: bool) -> tuple[int, int]:
+    """``(runs, images)`` of the largest engine call of a step or an evaluation: the first slice of
+    :func:`~sslvit.core.runs.chunks` over the runs and, for a lone run, the first part of :func:`image_parts` over its
+    images. The trainer (:func:`sslvit.core.training.loss_and_grads`, the evaluation) cuts its calls with the same
+    two functions, so the estimate follows its policy."""
+    first = chunks(runs, images * per_image, chunk)[0]
+    part0 = image_parts(first, images, per_image, part, splits)[0]
+    return first.stop - first.start, images if part0 == slice(None) else part0.stop - part0.start
 
 
 def estimate_memory(runs: Sequence[Any], dtype: torch.dtype = torch.float64, eval_batch: Optional[int] = None,
@@ -96,11 +109,11 @@ def estimate_memory(runs: Sequence[Any], dtype: torch.dtype = torch.float64, eva
     state = (8 * R * K * P + item * R * (P * K * N + P * P) * (1 + moments)
              + images_bytes(R, images, N, P, objective.n_views, item) + images_bytes(R, size, N, P, 1, item)
              + sum(r.train.objective.state_bytes(N, item) for r in runs) + 8 * R * HISTORY_METRICS * logged)
-    r, b = _per_call(R, images, N * P, TRAIN_CHUNK_ELEMENTS, IMAGE_PART_ELEMENTS, splits)
+    r, b = per_call(R, images, N * P, TRAIN_CHUNK_ELEMENTS, IMAGE_PART_ELEMENTS, splits)
     pairs = PAIR_TENSORS if objective.contrastive else 0                        # InfoNCE: every image against every other
     step = item * ((X_PER_VIEW * objective.n_views + X_TEMPORARIES) * r * b * N * P + PP_TENSORS * r * P * P
                    + pairs * r * images * images)
-    r, b = _per_call(R, size, P * P, EVAL_CHUNK_ELEMENTS, IMAGE_PART_ELEMENTS, True)
+    r, b = per_call(R, size, P * P, EVAL_CHUNK_ELEMENTS, IMAGE_PART_ELEMENTS, True)
     kept = 0 if splits else r * size * N * P * (X_PER_VIEW + X_TEMPORARIES // 2)  # CL: masses of all images
     evaluation = item * (ATTN_TENSORS * r * b * P * P + kept + PP_TENSORS * r * P * P + pairs * r * size * size)
     return MemoryEstimate(state=int(state), step=int(step), evaluation=int(evaluation))

@@ -23,6 +23,7 @@ import torch
 
 from sslvit.core import engine
 from sslvit.core import budget
+from sslvit.core.budget import image_parts
 from sslvit.core.data import DataConfig, Layout, check_mask_prob
 from sslvit.core.metrics import (area_attention_per_query, attention_distance_per_image, fp_correlations,
                                  local_query_mean, nmi_per_image)
@@ -216,15 +217,6 @@ class Trajectory:
 
 
 # ---- the pieces of a step ------------------------------------------------------------------------------------
-
-def image_parts(runs: slice, images: int, per_image: int, limit: int, splittable: bool = True) -> list[slice]:
-    """How the images of a batch are computed for the runs ``runs`` (a slice from :func:`~sslvit.core.runs.chunks`):
-    whole (``[slice(None)]``), or, when a single run's batch has more than ``limit`` elements of ``per_image``
-    each and ``splittable``, in parts of at most ``limit`` elements (at least one image each)."""
-    if runs.stop - runs.start > 1 or images * per_image <= limit or not splittable:
-        return [slice(None)]
-    return chunks(images, per_image, limit)
-
 
 def loss_and_grads(A: torch.Tensor, B: torch.Tensor, state: RunBatch, batch: ImageBatch, method: str = "fast"
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
