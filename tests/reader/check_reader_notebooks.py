@@ -13,6 +13,7 @@ for the text); on a solution that is not folded in the book's set, or present in
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import re
@@ -35,6 +36,7 @@ MYST = {
 }
 
 
+@functools.cache
 def _converter():
     spec = importlib.util.spec_from_file_location("reader_notebooks", ROOT / "_ext" / "reader_notebooks.py")
     module = importlib.util.module_from_spec(spec)

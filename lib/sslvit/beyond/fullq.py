@@ -43,7 +43,7 @@ from sslvit.core.metrics import area_attention, attention_distance, fp_correlati
 from sslvit.core.objectives import CL, MAE, negatives_mask, oracle_attention
 from sslvit.core.perf import keep_large_allocations
 from sslvit.core.runs import STREAMS, ImageBatch, RunBatch, random_stream
-from sslvit.core.training import History, Run, check_finite, logged_steps, progress_steps
+from sslvit.core.training import History, Run, check_finite, logged_steps, progress_steps, runs_label
 from sslvit.core.validation import check_flag, is_integer, is_real, not_allowed
 from sslvit.beyond.variants import (Variant, cl_loss_variant, cls_output, fixed_fraction_mask, mae_loss_variant,
                                      variant_forward)
@@ -347,8 +347,7 @@ def train_fullq(
     Q, u = _initial_query(state, data.D, variant)
     lr = state.lr[:, None, None]
     start = time.perf_counter()
-    name = f"{runs[0].train.objective.name.upper()} x{len(runs)} runs (full Q)" if runs else ""
-    for t in itertools.chain([0], progress_steps(steps, name, progress)):
+    for t in itertools.chain([0], progress_steps(steps, runs_label(runs) + " (full Q)", progress)):
         if t > 0:
             batch, X = data.train_batch(state)
             loss = _losses(Q, u, X, batch, data.allowed, tau, variant)["loss"]

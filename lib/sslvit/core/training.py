@@ -34,7 +34,7 @@ from sslvit.core.validation import check_device, check_dtype, check_flag, check_
 
 __all__ = ["TrainConfig", "Run", "Trajectory", "TrainingDiverged", "TrainingInterrupted", "SATURATION", "likely_cause",
            "check_resolvable", "LoggedSteps", "train", "evaluate", "loss_and_grads",
-           "check_finite", "image_parts", "GradientDescent", "Adam", "History", "logged_steps", "initial_correlations", "DEFAULTS"]
+           "check_finite", "image_parts", "watched", "progress_steps", "runs_label", "GradientDescent", "Adam", "History", "logged_steps", "initial_correlations", "DEFAULTS"]
 
 OPTIMIZERS = ("gd", "adam")
 #: the defaults of the paper's two objectives (sensible for P = 256), by name
@@ -451,8 +451,9 @@ def progress_steps(steps: int, desc: str, progress: Optional[bool] = None) -> An
     return tqdm(range(1, steps + 1), desc=desc, leave=False)
 
 
-def _run_name(state: RunBatch) -> str:
-    return f"{state.runs[0].train.objective.name.upper()} x{len(state.runs)} runs"
+def runs_label(runs: Sequence[Run]) -> str:
+    """A progress bar's name for a batch of runs: ``"MAE x18 runs"``."""
+    return f"{runs[0].train.objective.name.upper()} x{len(runs)} runs" if runs else ""
 
 
 # ---- the loop ------------------------------------------------------------------------------------------------
@@ -493,7 +494,7 @@ def train(runs: Union[Run, Sequence[Run]], *, log_every: int = 10, log_steps: Op
     evaluation.log(0, A, B)
     t = 0
     try:
-        for t in (bar := progress_steps(int(cfg.steps), _run_name(state), progress)):
+        for t in (bar := progress_steps(int(cfg.steps), runs_label(state.runs), progress)):
             batch = population or state.draw(state.train_streams, state.images, state.view_streams)
             loss, dA, dB = loss_and_grads(A, B, state, batch, method)
             check_finite("the training loss", loss, t, state)

@@ -142,6 +142,11 @@ class Controls:
     out: Any
     box: Any
 
+    def setting(self) -> Setting:
+        """The :class:`Setting` the controls show now."""
+        return Setting(objective=self.objective.value, global_size=self.size.value,
+                       mask_prob=round(self.gamma.value, 2), steps=self.steps.value)
+
 
 def controls(setting: Optional[Setting] = None, draw: Optional[Callable[[Setting], None]] = None) -> Controls:
     """The playground's widgets, wired: every change calls ``draw`` once with the new :class:`Setting`
@@ -163,15 +168,13 @@ def controls(setting: Optional[Setting] = None, draw: Optional[Callable[[Setting
     steps = w.SelectionSlider(options=list(STEP_CHOICES), value=setting.steps, description="steps",
                               continuous_update=False, style=wide)
     status, out = w.HTML(), w.Output()
+    box = w.VBox([w.HBox([objective, size]), w.HBox([gamma, steps]), status, out])
+    made = Controls(objective, size, gamma, steps, status, out, box)
     busy = [False]                                   # set while one change moves other controls
-
-    def current() -> Setting:
-        return Setting(objective=objective.value, global_size=size.value, mask_prob=round(gamma.value, 2),
-                       steps=steps.value)
 
     def redraw(*_):
         if not busy[0]:
-            (draw or _draw_in(out))(current())
+            (draw or _draw_in(out))(made.setting())
 
     def new_objective(change):                       # a new objective starts from its own defaults, and says so
         busy[0] = True
@@ -189,8 +192,7 @@ def controls(setting: Optional[Setting] = None, draw: Optional[Callable[[Setting
     objective.observe(new_objective, names="value")
     for control in (size, gamma, steps):
         control.observe(changed, names="value")
-    box = w.VBox([w.HBox([objective, size]), w.HBox([gamma, steps]), status, out])
-    return Controls(objective, size, gamma, steps, status, out, box)
+    return made
 
 
 def _draw_in(out) -> Callable[[Setting], None]:
@@ -214,8 +216,7 @@ def playground(setting: Optional[Setting] = None):  # pragma: no cover - needs a
     from IPython.display import display
 
     c = controls(setting)
-    _draw_in(c.out)(Setting(objective=c.objective.value, global_size=c.size.value,
-                            mask_prob=round(c.gamma.value, 2), steps=c.steps.value))
+    _draw_in(c.out)(c.setting())
     bundle = c.box._repr_mimebundle_()
     bundle["text/plain"] = "The playground's controls: they appear when this cell runs in Jupyter or Colab."
     display(bundle, raw=True)
