@@ -93,12 +93,15 @@ def test_rounding_noise_is_printed_as_a_bound(path: Path):
     assert not found, "rounding noise printed as a value; print below(x, tol) instead:\n" + "\n".join(found)
 
 
-ORDER_BOUND = re.compile(r"<=1e[-+]\d+")     # how an order-of-magnitude bound used to print (no space)
+#: how an order-of-magnitude bound printed: "<=1e-17" (no space), or chapter 2's "<= 1e-13", a bound below every
+#: tolerance the book states (the smallest is 1e-12), so one that only rounding noise sets
+ORDER_BOUND = re.compile(r"<=1e[-+]\d+|<= 1e-(?:1[3-9]|[2-9]\d)\b")
 
 
 def test_order_bound_pattern():
     """The scan finds a bound printed as an order of magnitude and leaves a fixed tolerance alone."""
     assert ORDER_BOUND.findall("err<=1e-17, [<=1e-07, 0.5], <= 1e-10: yes, <= 1e-06: no") == ["<=1e-17", "<=1e-07"]
+    assert ORDER_BOUND.findall("attention  <= 1e-13     <= 1e-13\n") == ["<= 1e-13", "<= 1e-13"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
