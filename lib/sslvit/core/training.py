@@ -448,7 +448,9 @@ def progress_steps(steps: int, desc: str, progress: Optional[bool] = None) -> An
         return range(1, steps + 1)
     from tqdm.auto import tqdm
 
-    return tqdm(range(1, steps + 1), desc=desc, leave=False)
+    # at most one redraw a second: every redraw is a widget message, and a notebook executor (nbval) that receives
+    # a flood of them can time out waiting for the cell's output
+    return tqdm(range(1, steps + 1), desc=desc, leave=False, mininterval=1.0)
 
 
 def runs_label(runs: Sequence[Run]) -> str:
@@ -504,7 +506,7 @@ def train(runs: Union[Run, Sequence[Run]], *, log_every: int = 10, log_steps: Op
             if t in logged:
                 evaluation.log(t, A, B)
                 if hasattr(bar, "set_postfix"):
-                    bar.set_postfix(loss=f"{float(evaluation.history.values['loss'][-1].mean()):.4g}")
+                    bar.set_postfix(loss=f"{float(evaluation.history.values['loss'][-1].mean()):.4g}", refresh=False)
     except KeyboardInterrupt:
         history = evaluation.history
         raise TrainingInterrupted(Trajectory(runs=state.runs, steps=history.steps, history=history.stacked(),
