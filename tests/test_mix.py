@@ -41,8 +41,10 @@ def correlations(R: int):
 
 
 @pytest.mark.parametrize("method", ["fast", "dense"])
-def test_end_points_reproduce_the_pure_gradients_exactly(method):
-    """λ = 1: loss and gradient equal MAE's on view 1 bit for bit; λ = 0: c times CL's on views 2 and 3."""
+def test_end_points_reproduce_the_pure_gradients(method):
+    """λ = 1: loss and gradient equal MAE's on view 1 bit for bit; λ = 0: the loss is c times CL's on views 2 and 3
+    bit for bit, the gradient to rounding (≤ 1e-14 of its size: the weight c multiplies the gradient of the area
+    masses before the backward pass, which is linear, instead of the gradient of A and B after it)."""
     mix = runs_for("mix", lams=(1.0, 0.0))
     batch = batch_of(mix, 8, seed=3)
     A, B = correlations(2)
@@ -55,7 +57,8 @@ def test_end_points_reproduce_the_pure_gradients_exactly(method):
     assert float(a_mae.abs().max()) > 1e-3 and float(a_cl.abs().max()) > 1e-3     # not trivially zero
     assert torch.equal(loss[:1], l_mae) and torch.equal(dA[:1], a_mae) and torch.equal(dB[:1], b_mae)
     assert torch.equal(loss[1:], MIX_SCALE * l_cl)
-    assert torch.equal(dA[1:], MIX_SCALE * a_cl) and torch.equal(dB[1:], MIX_SCALE * b_cl)
+    for got, pure in ((dA[1:], MIX_SCALE * a_cl), (dB[1:], MIX_SCALE * b_cl)):
+        assert float((got - pure).abs().max()) <= 1e-14 * float(pure.abs().max())
 
 
 def test_gradient_matches_autograd_of_the_reference_model():

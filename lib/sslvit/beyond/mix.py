@@ -15,9 +15,10 @@ and minimises
 with ``λ = TrainConfig.mix ∈ [0, 1]`` and ``c = TrainConfig.mix_scale``. The two pure objectives have
 different natural step sizes (chapters 4 and 5: MAE ``1e3``, CL ``2e4``); the default ``c = 20`` is their ratio, so
 that with MAE's step size ``η = 1e3`` the end points are the pure runs at their own step sizes: ``λ = 1`` is
-MAE with ``η``, ``λ = 0`` is CL with ``c·η = 2e4``. The gradient is combined *after* the two backward
-passes, ``∇L = λ ∇L_MAE + (1 − λ) c ∇L_CL``, so ``λ = 1`` gives the MAE gradient and ``λ = 0`` gives
-``c`` times the CL gradient bit for bit (a unit test checks both).
+MAE with ``η``, ``λ = 0`` is CL with ``c·η = 2e4``. The objective hands the trainer the gradient
+with respect to each view's area masses, ``λ ∇L_MAE`` for view 1 and ``(1 − λ) c ∇L_CL`` for views 2 and 3, and
+the trainer takes all three back to the correlations: ``λ = 1`` gives the MAE gradient bit for bit (the CL views
+add exact zeros) and ``λ = 0`` gives ``c`` times the CL gradient up to rounding (unit tests check both).
 
 The CL views are drawn from a separate random stream of the run (stream 3), so the images and the MAE view of
 a mixed run are exactly those of the pure MAE run with the same seed: the ``λ = 1`` run *is* the MAE run.
@@ -33,9 +34,8 @@ from typing import Any, ClassVar, Optional, Sequence
 
 import torch
 
-from sslvit.core import engine
 from sslvit.core.data import check_mask_prob
-from sslvit.core.objectives import MAE, BoundCL, BoundObjective, Objective, register_objective
+from sslvit.core.objectives import MAE, BoundCL, BoundObjective, Masses, Objective, register_objective
 from sslvit.core.objectives.mae import BoundMAE
 
 from sslvit.core.validation import check_real, not_allowed
@@ -136,7 +136,7 @@ class Mixed(Objective):
 
 class BoundMixed(BoundObjective):
     """The mixed objective for a batch of runs: MAE on view 1 and CL on views 2 and 3 (drawn from the runs'
-    separate view stream), combined after both backward passes; metrics ``loss``, ``mae_loss``, ``cl_loss``."""
+    separate view stream), weighted as the gradients of their area masses; metrics ``loss``, ``mae_loss``, ``cl_loss``."""
 
     def __init__(self, runs: Any) -> None:
         super().__init__(runs)
@@ -149,15 +149,15 @@ class BoundMixed(BoundObjective):
         gamma_cl = run.train.objective.cl_mask_prob
         return [(run.train.mask_prob, False), (gamma_cl, True), (gamma_cl, True)]
 
-    def loss_and_grads(self, A, B, batch, sl, method):
-        mae = self.mae.loss_and_grads(A, B, batch, sl, method)
-        cl = self.cl.loss_and_grads(A, B, batch, sl, method, first_view=1)
-        return combine(self.weight[sl], self.scale[sl], mae, cl)
+    def loss_and_grad(self, masses: Masses) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        (mae, (g_mae,)), (cl, g_cl) = self.mae.loss_and_grad(masses.select([0])), self.cl.loss_and_grad(masses.select([1, 2]))
+        w_mae, w_cl = mix_weights(self.weight[masses.sl], self.scale[masses.sl])
+        loss, = combine(self.weight[masses.sl], self.scale[masses.sl], [mae], [cl])
+        per_run = lambda w: w.reshape(-1, 1, 1, 1).to(g_mae.dtype)  # noqa: E731
+        return loss, [per_run(w_mae) * g_mae] + [per_run(w_cl) * g for g in g_cl]
 
-    def evaluate(self, A, B, batch, sl, first):
-        mae_loss = self.mae.evaluate(A, B, batch, sl, first)["loss"].to("cpu", torch.float64)
-        area, cluster, scale, vis = self.runs.area[sl], batch.cluster[sl], batch.scale[sl], batch.views[1][sl]
-        mass2 = (engine.fast_forward(A, B, area, cluster, scale, vis) or engine.dense_forward(A, B, area, cluster, scale, vis)).mass
-        cl_loss = self.cl.evaluate(A, B, batch, sl, first, first_view=1, mass1=mass2)["loss"].to("cpu", torch.float64)
-        loss, = combine(self.weight[sl].cpu().double(), self.scale[sl].cpu().double(), [mae_loss], [cl_loss])
+    def metrics(self, masses: Masses) -> dict[str, torch.Tensor]:
+        mae_loss = self.mae.metrics(masses.select([0]))["loss"].to("cpu", torch.float64)
+        cl_loss = self.cl.metrics(masses.select([1, 2]))["loss"].to("cpu", torch.float64)
+        loss, = combine(self.weight[masses.sl].cpu().double(), self.scale[masses.sl].cpu().double(), [mae_loss], [cl_loss])
         return {"loss": loss, "mae_loss": mae_loss, "cl_loss": cl_loss}

@@ -10,7 +10,8 @@ and the output ``F_p`` has coordinate ``m[j, p] · z_j`` on the feature ``v_{k,j
 patches of area ``j``. Both objectives see the model only through ``m``. One training step is:
 correlations → area masses (a forward function), the objective's gradient with respect to ``m``
 (:mod:`sslvit.core.objectives`), and the exact gradient back to ``A`` and ``B`` written out by hand (a backward
-function). Two implementations of the same mathematics:
+function). The trainer calls :func:`forward` and :func:`backward`, which pick between two implementations of the
+same mathematics:
 
 * **dense** (:func:`dense_forward`, :func:`dense_backward`): builds the ``P × P`` attention of every image.
   Readable, gives the attention maps (NMI, distance, pictures), used for evaluation.
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence, Union
 
 import torch
 
@@ -47,6 +48,8 @@ __all__ = [
     "fast_backward",
     "softmax_chain",
     "backward_chain",
+    "forward",
+    "backward",
 ]
 
 
@@ -271,3 +274,35 @@ def backward_chain(m: torch.Tensor, grad_mass: torch.Tensor, ea: torch.Tensor, Z
     dT = ea.mul_(g).mul_(inv_Z[:, :, None])                                # (R, Bt, N, P)
     dT_masked = -s * torch.exp(-alpha) * inv_Z                             # (R, Bt, P)
     return da, dT, dT_masked
+
+
+# ---- the trainer's two calls -----------------------------------------------------------------------------------
+
+Forward = Union[FastForward, DenseForward]
+
+
+def forward(A: torch.Tensor, B: torch.Tensor, area: torch.Tensor, cluster: torch.Tensor, scale: torch.Tensor,
+            views: Sequence[torch.Tensor], method: str = "fast") -> list[Forward]:
+    """Area masses of every view ``views[v]`` ``(R, Bt, P)``: the factorised softmax (``method="fast"``) unless it
+    would lose precision for one of the views (then all views take the dense attention), or the dense attention
+    (``method="dense"``). Each result's ``mass`` is ``(R, Bt, N, P)``."""
+    if method == "fast":
+        fwds = [fast_forward(A, B, area, cluster, scale, v) for v in views]
+        if all(f is not None for f in fwds):
+            return fwds  # type: ignore[return-value]
+    return [dense_forward(A, B, area, cluster, scale, v) for v in views]
+
+
+def backward(fwds: Sequence[Forward], grads: Sequence[torch.Tensor], cluster: torch.Tensor, scale: torch.Tensor,
+             n_clusters: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(dA, dB)``: the gradients with respect to the views' masses ``grads[v]`` (broadcastable to
+    ``(R, Bt, N, P)``) taken back through each view's forward pass, summed over the views."""
+    dA = dB = None
+    for f, g in zip(fwds, grads):
+        g = g.expand(f.mass.shape)
+        if isinstance(f, FastForward):
+            ga, gb = fast_backward(f, g, cluster, scale, n_clusters)
+        else:
+            ga, gb = dense_backward(f, g, cluster, n_clusters)
+        dA, dB = (ga, gb) if dA is None else (dA + ga, dB + gb)
+    return dA, dB  # type: ignore[return-value]

@@ -27,13 +27,13 @@ from sslvit.core.budget import image_parts
 from sslvit.core.data import DataConfig, Layout, check_mask_prob
 from sslvit.core.metrics import (area_attention_per_query, attention_distance_per_image, fp_correlations,
                                  local_query_mean, nmi_per_image)
-from sslvit.core.objectives import MAE, CL, Objective, check_negatives, objective_named
+from sslvit.core.objectives import MAE, CL, Masses, Objective, check_negatives, objective_named
 from sslvit.core.perf import keep_large_allocations, release_free_memory
 from sslvit.core.runs import MAX_SEED, STREAMS, ImageBatch, RunBatch, check_runs, chunks, random_stream
 from sslvit.core.validation import check_device, check_dtype, check_flag, check_int, check_real, is_integer, not_allowed
 
 __all__ = ["TrainConfig", "Run", "Trajectory", "TrainingDiverged", "TrainingInterrupted", "SATURATION", "likely_cause",
-           "check_resolvable", "LoggedSteps", "train", "evaluate", "loss_and_grads",
+           "check_resolvable", "LoggedSteps", "train", "evaluate", "loss_and_grads", "step_gradients", "objective_metrics",
            "check_finite", "image_parts", "watched", "progress_steps", "runs_label", "GradientDescent", "Adam", "History", "logged_steps", "initial_correlations", "DEFAULTS"]
 
 OPTIMIZERS = ("gd", "adam")
@@ -218,27 +218,42 @@ class Trajectory:
 
 # ---- the pieces of a step ------------------------------------------------------------------------------------
 
+def step_gradients(A: torch.Tensor, B: torch.Tensor, state: RunBatch, batch: ImageBatch, sl: slice,
+                   method: str = "fast") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One training step's loss ``(R',)`` and exact gradients ``dA``, ``dB`` for the runs ``sl`` (``A``, ``B``:
+    theirs), in three moves: the area masses of every view the objective draws (the engine's forward pass), the
+    objective's loss and its gradient with respect to those masses, and the exact gradient back to ``A`` and
+    ``B`` (the engine's backward pass)."""
+    area, cluster, scale = state.area[sl], batch.cluster[sl], batch.scale[sl]
+    visible = [v[sl] for v in batch.views]
+    fwds = engine.forward(A, B, area, cluster, scale, visible, method)                    # correlations → masses
+    masses = Masses([f.mass for f in fwds], visible, scale, cluster, engine.key_areas(area, cluster), sl)
+    loss, grads = state.objective.loss_and_grad(masses)                                   # masses → loss, dL/dm
+    dA, dB = engine.backward(fwds, grads, cluster, scale, state.K)                        # dL/dm → dL/dA, dL/dB
+    return loss, dA, dB
+
+
 def loss_and_grads(A: torch.Tensor, B: torch.Tensor, state: RunBatch, batch: ImageBatch, method: str = "fast"
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The objective's loss per run ``(R,)`` and its exact gradients ``dA``, ``dB``, computed in chunks of runs
-    (:data:`TRAIN_CHUNK_ELEMENTS`); a single run larger than :data:`IMAGE_PART_ELEMENTS` is computed in parts of its images when
-    its loss is a mean over images (MAE), the parts weighted by their sizes. ``method``: ``"fast"`` (factorised
-    softmax, dense where it would lose precision) or ``"dense"`` (the ``P × P`` attention of every image); both
-    give the same gradients."""
+    """The objective's loss per run ``(R,)`` and its exact gradients ``dA``, ``dB`` (:func:`step_gradients`),
+    computed in chunks of runs (:data:`~sslvit.core.budget.TRAIN_CHUNK_ELEMENTS`); a single run larger than
+    :data:`~sslvit.core.budget.IMAGE_PART_ELEMENTS` is computed in parts of its images when its loss is a mean over
+    images (MAE), the parts weighted by their sizes. ``method``: ``"fast"`` (factorised softmax, dense where it
+    would lose precision) or ``"dense"`` (the ``P × P`` attention of every image); both give the same gradients."""
     R, images, per_image = A.shape[0], batch.cluster.shape[1], state.N * state.P
     loss = torch.empty(R, dtype=A.dtype, device=A.device)
     dA, dB = torch.empty_like(A), torch.empty_like(B)
     for sl in chunks(R, images * per_image, budget.TRAIN_CHUNK_ELEMENTS):
         parts = image_parts(sl, images, per_image, budget.IMAGE_PART_ELEMENTS, state.runs[0].train.objective.splits_images)
         if len(parts) == 1:
-            loss[sl], dA[sl], dB[sl] = state.objective.loss_and_grads(A[sl], B[sl], batch, sl, method)
+            loss[sl], dA[sl], dB[sl] = step_gradients(A[sl], B[sl], state, batch, sl, method)
             continue
         for total in (loss[sl], dA[sl], dB[sl]):
             total.zero_()
         for part in parts:
             weight = (part.stop - part.start) / images
             for total, value in zip((loss[sl], dA[sl], dB[sl]),
-                                    state.objective.loss_and_grads(A[sl], B[sl], batch.images(part), sl, method)):
+                                    step_gradients(A[sl], B[sl], state, batch.images(part), sl, method)):
                 total.add_(value, alpha=weight)
     state.objective.end_step()
     return loss, dA, dB
@@ -335,14 +350,14 @@ def evaluate(A: torch.Tensor, B: torch.Tensor, state: RunBatch, batch: ImageBatc
             if whole:
                 views.append(view)
             else:   # the objective's metrics are means over images: average the parts', weighted by their sizes
-                for k, v in state.objective.evaluate(A, B, batch.images(part), sl, view).items():
+                for k, v in objective_metrics(A, B, state, batch.images(part), sl, view).items():
                     objective[k] = objective.get(k, 0.0) + v * ((part.stop - part.start) / images)
             if len(parts) > 1:
                 release_free_memory()
         if whole:
             view = views[0] if len(views) == 1 else engine.ViewMasses(torch.cat([v.mass for v in views], 1),
                                                                       torch.cat([v.key_area for v in views], 1))
-            objective = state.objective.evaluate(A, B, batch, sl, view)
+            objective = objective_metrics(A, B, state, batch, sl, view)
         per = {k: torch.cat([d[k] for d in per_image], 1) for k in per_image[0]}
         fp_own, fp_glob = fp_correlations(A, state.area[sl])
         out = {"own_area_attention": local_query_mean(per["own"], per["key_area"]),
@@ -352,6 +367,17 @@ def evaluate(A: torch.Tensor, B: torch.Tensor, state: RunBatch, batch: ImageBatc
             out["attention_distance"] = per["distance"].mean(-1)
         out.update(objective)
     return {k: v.detach().to("cpu", torch.float64) for k, v in out.items()}
+
+
+def objective_metrics(A: torch.Tensor, B: torch.Tensor, state: RunBatch, batch: ImageBatch, sl: slice,
+                      first: engine.ViewMasses) -> dict[str, torch.Tensor]:
+    """The objective's own metrics (``loss``, ...) for the runs ``sl``: ``first`` holds the masses of the first view
+    (from the dense attention the attention metrics were taken from); the other views' masses come from the
+    engine's forward pass."""
+    area, cluster, scale = state.area[sl], batch.cluster[sl], batch.scale[sl]
+    visible = [v[sl] for v in batch.views]
+    rest = [f.mass for f in engine.forward(A, B, area, cluster, scale, visible[1:])] if len(visible) > 1 else []
+    return state.objective.metrics(Masses([first.mass, *rest], visible, scale, cluster, first.key_area, sl))
 
 
 def _attention_per_image(A: torch.Tensor, B: torch.Tensor, state: RunBatch, batch: ImageBatch, sl: slice

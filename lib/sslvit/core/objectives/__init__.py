@@ -2,8 +2,8 @@
 the reduced engine and on the model's dense outputs, and the interface every objective of the training loop
 implements (:mod:`~sslvit.core.objectives.base`).
 """
-from sslvit.core.objectives.base import (BoundObjective, Objective, backward_views, forward_views, objective_named,
-                                         register_objective, registered_objectives)
+from sslvit.core.objectives.base import (BoundObjective, Masses, Objective, objective_named, register_objective,
+                                         registered_objectives)
 from sslvit.core.objectives.cl import (CL, BoundCL, check_negatives, cl_loss, in_batch_logits, negatives_mask,
                                        representation)
 from sslvit.core.objectives.dense import cl_loss_dense, infonce_dense, mae_loss_dense
@@ -11,7 +11,7 @@ from sslvit.core.objectives.mae import MAE, mae_loss, mae_loss_and_grad, oracle_
 
 __all__ = [
     "Objective", "BoundObjective", "register_objective", "registered_objectives", "objective_named",
-    "forward_views", "backward_views", "MAE", "CL", "BoundCL", "mae_loss", "mae_loss_and_grad", "oracle_mass",
+    "Masses", "MAE", "CL", "BoundCL", "mae_loss", "mae_loss_and_grad", "oracle_mass",
     "oracle_attention", "uniform_rows", "check_negatives", "negatives_mask", "representation", "in_batch_logits",
     "cl_loss", "mae_loss_dense", "cl_loss_dense", "infonce_dense",
 ]

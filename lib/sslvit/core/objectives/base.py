@@ -1,9 +1,14 @@
 """What an objective is to the training loop (book chapter 2, "one training step"): which masked views of an
-image to draw, the loss and its exact gradient with respect to the correlations ``A``, ``B``, and the metrics
-only it can compute. MAE and CL (this package) implement it; so do the variants beyond the paper (a memory
-queue of negatives, :mod:`sslvit.beyond.memory`; the mixed objective, :mod:`sslvit.beyond.mix`). A new objective
-is one new file: a settings class (frozen dataclass, one per run) whose :meth:`Objective.bind` returns the
-computation for a batch of runs (:class:`BoundObjective`), registered under its name.
+image to draw, and, from the **area masses** of those views, the loss and its gradient with respect to the masses,
+and the metrics only it can compute. The objective never sees the correlations ``A``, ``B`` or the engine: the
+trainer (:func:`sslvit.core.training.step_gradients`) computes the masses (:func:`sslvit.core.engine.forward`),
+asks the objective for the loss and the mass gradients, and takes them back to ``A`` and ``B``
+(:func:`sslvit.core.engine.backward`). MAE and CL (this package) implement it; so do the variants beyond the
+paper (a memory queue of negatives, :mod:`sslvit.beyond.memory`; the mixed objective, :mod:`sslvit.beyond.mix`).
+A new objective is one new file: a settings class (frozen dataclass, one per run) whose :meth:`Objective.bind`
+returns the computation for a batch of runs (:class:`BoundObjective`), registered under its name where it is
+defined (:func:`register_objective`); an objective outside the core is found by name through the entry points of
+the group ``sslvit.objectives`` (the package's ``pyproject.toml``), so that nothing has to import it in advance.
 
 Shapes (leading run axis ``R``, ``Bt`` images, ``N`` areas, ``P`` positions): masses ``(R, Bt, N, P)``,
 ``scale`` ``(R, Bt, N)``, ``cluster`` ``(R, Bt)``, ``visible`` ``(R, Bt, P)`` bool.
@@ -11,23 +16,47 @@ Shapes (leading run axis ``R``, ``Bt`` images, ``N`` areas, ``P`` positions): ma
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from importlib import metadata
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 import torch
 
-from sslvit.core import engine
 from sslvit.core.validation import not_allowed
 
 if TYPE_CHECKING:  # only for annotations: the batched state imports this module
-    from sslvit.core.runs import ImageBatch, RunBatch
+    from sslvit.core.runs import RunBatch
 
-__all__ = ["Objective", "BoundObjective", "View", "register_objective", "objective_named", "registered_objectives",
-           "forward_views", "backward_views"]
+__all__ = ["Objective", "BoundObjective", "View", "Masses", "ENTRY_POINTS", "register_objective", "objective_named",
+           "registered_objectives"]
+
+#: the entry-point group under which objectives outside the core are found by name
+ENTRY_POINTS = "sslvit.objectives"
 
 #: a view of the images: its masking probability, and whether it is drawn from the run's separate view stream
 View = tuple[float, bool]
 
 _REGISTRY: dict[str, type["Objective"]] = {}
+
+
+@dataclass
+class Masses:
+    """What an objective sees of a step (or of an evaluation) of the runs ``sl``: the area masses ``mass[v]``
+    ``(R', Bt, N, P)`` of each of its views (in the order of :meth:`BoundObjective.views`), their masks
+    ``visible[v]`` ``(R', Bt, P)`` bool, the images' scales ``(R', Bt, N)`` and clusters ``(R', Bt)``, and the
+    area of every position ``key_area`` ``(R', Bt, P)`` (long)."""
+
+    mass: list[torch.Tensor]
+    visible: list[torch.Tensor]
+    scale: torch.Tensor
+    cluster: torch.Tensor
+    key_area: torch.Tensor
+    sl: slice
+
+    def select(self, views: Sequence[int]) -> "Masses":
+        """The same step seen through the views ``views`` only (a part of a combined objective)."""
+        return Masses([self.mass[v] for v in views], [self.visible[v] for v in views], self.scale, self.cluster,
+                      self.key_area, self.sl)
 
 
 class Objective:
@@ -82,16 +111,13 @@ class BoundObjective(ABC):
         """The views of every image that run ``run`` draws, in drawing order."""
 
     @abstractmethod
-    def loss_and_grads(self, A: torch.Tensor, B: torch.Tensor, batch: "ImageBatch", sl: slice, method: str
-                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Loss per run ``(R',)`` and its exact gradients ``dA``, ``dB`` for the runs ``sl`` (``A``, ``B``: theirs)."""
+    def loss_and_grad(self, masses: Masses) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The loss per run ``(R',)`` and, for every view, the gradient of ``loss.sum()`` with respect to that
+        view's masses (broadcastable to ``(R', Bt, N, P)``: CL's is constant over the queries)."""
 
     @abstractmethod
-    def evaluate(self, A: torch.Tensor, B: torch.Tensor, batch: "ImageBatch", sl: slice,
-                 first: engine.DenseForward) -> dict[str, torch.Tensor]:
-        """The objective's metrics (at least ``loss``) for the runs ``sl``; ``first``: the area masses of the first
-        view (``mass``, ``key_area``: :class:`~sslvit.core.engine.ViewMasses`), from the dense attention from
-        which the trainer already took the attention metrics."""
+    def metrics(self, masses: Masses) -> dict[str, torch.Tensor]:
+        """The objective's metrics per run (at least ``loss``), from the masses of the evaluation batch."""
 
     def end_step(self) -> None:
         """Called after every training step (all chunks of runs done)."""
@@ -103,38 +129,20 @@ def register_objective(cls: type[Objective]) -> type[Objective]:
     return cls
 
 
+def _entry_points() -> dict[str, metadata.EntryPoint]:
+    return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINTS)}
+
+
 def registered_objectives() -> tuple[str, ...]:
-    """Names of the objectives that can be given by name."""
-    return tuple(_REGISTRY)
+    """Names of the objectives that can be given by name: the core's, then those of the entry points."""
+    return tuple(dict.fromkeys([*_REGISTRY, *sorted(_entry_points())]))
 
 
 def objective_named(name: str) -> Objective:
-    """The default settings of the objective called ``name``."""
+    """The default settings of the objective called ``name``; an objective outside the core is imported from its
+    entry point the first time its name is asked for (its module registers it)."""
+    if name not in _REGISTRY and isinstance(name, str) and name in _entry_points():
+        _entry_points()[name].load()
     if name not in _REGISTRY:
         raise not_allowed("objective", name, f"one of {registered_objectives()} or an Objective instance")
     return _REGISTRY[name]()
-
-
-def forward_views(A: torch.Tensor, B: torch.Tensor, area: torch.Tensor, cluster: torch.Tensor, scale: torch.Tensor,
-                  views: Sequence[torch.Tensor], method: str) -> list:
-    """Area masses of every view: the factorised softmax (``method="fast"``) unless it would lose precision for
-    one of the views (then all views take the dense attention), or the dense attention (``method="dense"``)."""
-    if method == "fast":
-        fwds = [engine.fast_forward(A, B, area, cluster, scale, v) for v in views]
-        if all(f is not None for f in fwds):
-            return fwds
-    return [engine.dense_forward(A, B, area, cluster, scale, v) for v in views]
-
-
-def backward_views(fwds: Sequence, grads: Sequence[torch.Tensor], cluster: torch.Tensor, scale: torch.Tensor,
-                   n_clusters: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(dA, dB)``: the gradients with respect to the views' masses taken back through each view's forward pass,
-    summed over the views."""
-    dA = dB = None
-    for f, g in zip(fwds, grads):
-        if isinstance(f, engine.FastForward):
-            ga, gb = engine.fast_backward(f, g, cluster, scale, n_clusters)
-        else:
-            ga, gb = engine.dense_backward(f, g, cluster, n_clusters)
-        dA, dB = (ga, gb) if dA is None else (dA + ga, dB + gb)
-    return dA, dB  # type: ignore[return-value]

@@ -13,8 +13,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from sslvit.core import engine
-from sslvit.core.objectives.base import BoundObjective, Objective, backward_views, forward_views, register_objective
+from sslvit.core.objectives.base import BoundObjective, Masses, Objective, register_objective
 from sslvit.core.validation import check_int
 
 __all__ = ["check_negatives", "negatives_mask", "representation", "in_batch_logits", "cl_loss", "CL", "BoundCL"]
@@ -102,22 +101,16 @@ class BoundCL(BoundObjective):
         """The training loss per run from the two views' masses (autograd takes its gradient)."""
         return cl_loss(mass1, mass2, scale, cluster, self.allowed(mass1.shape[1], sl), self.tau)
 
-    def loss_and_grads(self, A, B, batch, sl, method, first_view: int = 0):
-        area, cluster, scale = self.runs.area[sl], batch.cluster[sl], batch.scale[sl]
-        views = [batch.views[first_view][sl], batch.views[first_view + 1][sl]]
-        fwds = forward_views(A, B, area, cluster, scale, views, method)
+    def loss_and_grad(self, masses: Masses) -> tuple[torch.Tensor, list[torch.Tensor]]:
         # InfoNCE sees each view only through the query mean of its masses (the representation): differentiate
-        # with respect to that mean ``(R, Bt, N, 1)``, whose gradient, divided by P, is the mass gradient of every
-        # query (a broadcast view, never written out)
-        means = [f.mass.mean(-1, keepdim=True).requires_grad_(True) for f in fwds]
-        loss = self.loss(means[0], means[1], scale, cluster, sl)
-        P = fwds[0].mass.shape[-1]
-        grads = [g.div_(P).expand(f.mass.shape) for g, f in zip(torch.autograd.grad(loss.sum(), means), fwds)]
-        return (loss.detach(), *backward_views(fwds, grads, cluster, scale, self.runs.K))
+        # with respect to that mean ``(R, Bt, N, 1)``; its gradient divided by P is the mass gradient of every
+        # query, returned as ``(R, Bt, N, 1)`` (broadcast over the queries, never written out)
+        means = [m.mean(-1, keepdim=True).requires_grad_(True) for m in masses.mass]
+        loss = self.loss(means[0], means[1], masses.scale, masses.cluster, masses.sl)
+        P = masses.mass[0].shape[-1]
+        return loss.detach(), [g.div_(P) for g in torch.autograd.grad(loss.sum(), means)]
 
-    def evaluate(self, A, B, batch, sl, first, first_view: int = 0, mass1: torch.Tensor = None):
-        area, cluster, scale = self.runs.area[sl], batch.cluster[sl], batch.scale[sl]
-        mass1 = first.mass if mass1 is None else mass1
-        vis2 = batch.views[first_view + 1][sl]
-        fwd2 = engine.fast_forward(A, B, area, cluster, scale, vis2) or engine.dense_forward(A, B, area, cluster, scale, vis2)
-        return {"loss": cl_loss(mass1, fwd2.mass, scale, cluster, self.allowed(cluster.shape[1], sl), self.tau)}
+    def metrics(self, masses: Masses) -> dict[str, torch.Tensor]:
+        mass1, mass2 = masses.mass
+        return {"loss": cl_loss(mass1, mass2, masses.scale, masses.cluster, self.allowed(mass1.shape[1], masses.sl),
+                                self.tau)}

@@ -13,8 +13,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from sslvit.core import engine
-from sslvit.core.objectives.base import BoundObjective, Objective, backward_views, forward_views, register_objective
+from sslvit.core.objectives.base import BoundObjective, Masses, Objective, register_objective
 
 __all__ = ["mae_loss", "mae_loss_and_grad", "oracle_mass", "oracle_attention", "MAE"]
 
@@ -113,14 +112,11 @@ class BoundMAE(BoundObjective):
     def views(self, run: Any) -> list[tuple[float, bool]]:
         return [(run.train.mask_prob, False)]
 
-    def loss_and_grads(self, A, B, batch, sl, method):
-        area, cluster, scale, vis = self.runs.area[sl], batch.cluster[sl], batch.scale[sl], batch.views[0][sl]
-        fwds = forward_views(A, B, area, cluster, scale, [vis], method)
-        loss, grad = mae_loss_and_grad(fwds[0].mass, scale, vis, engine.key_areas(area, cluster))
-        return (loss, *backward_views(fwds, [grad], cluster, scale, self.runs.K))
+    def loss_and_grad(self, masses: Masses) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        loss, grad = mae_loss_and_grad(masses.mass[0], masses.scale, masses.visible[0], masses.key_area)
+        return loss, [grad]
 
-    def evaluate(self, A, B, batch, sl, first):
-        scale, vis = batch.scale[sl], batch.views[0][sl]
-        oracle = oracle_mass(vis, first.key_area, self.runs.N).to(A.dtype)
-        return {"loss": mae_loss(first.mass, scale, vis, first.key_area),
-                "oracle_loss": mae_loss(oracle, scale, vis, first.key_area)}
+    def metrics(self, masses: Masses) -> dict[str, torch.Tensor]:
+        mass, vis, scale, key_area = masses.mass[0], masses.visible[0], masses.scale, masses.key_area
+        oracle = oracle_mass(vis, key_area, mass.shape[2]).to(mass.dtype)
+        return {"loss": mae_loss(mass, scale, vis, key_area), "oracle_loss": mae_loss(oracle, scale, vis, key_area)}
