@@ -467,3 +467,51 @@ def test_fast_forward_precise_with_large_score_on_fully_masked_area():
     assert maxdiff(dense.mass, engine.dense_forward(A0[None], B[None], *engine_args(layout, s, visible)).mass) <= 1e-15
     fast = engine.fast_forward(*args)
     assert fast is None or maxdiff(fast.mass, dense.mass) <= 1e-10
+
+
+# ---- the evaluation's attention metrics without the P × P attention ------------------------------------------
+
+@pytest.mark.parametrize("layout_kind", ["random", "grid"])
+@pytest.mark.parametrize("scale", [0.0, 0.5, 3.0])
+def test_fast_attention_parts_equal_the_dense_ones(layout_kind, scale):
+    """Σ_q a log a per query, the key marginal, the attention distance and the NMI through the factorised softmax
+    equal those of the dense attention (≤ 1e-12), at Q = 0 and for random correlations."""
+    from sslvit.core.metrics import nmi_from_parts, nmi_per_image
+
+    cfg = DataConfig(patches=64, clusters=3, global_size=16, local_size=4, layout=layout_kind)
+    layout = make_layout(cfg, 0)
+    s = sample_batch(cfg, 12, 0.5, 1)
+    A, B = random_correlations(cfg, 2, scale=scale) if scale else (torch.zeros(64, 3, cfg.n_areas, dtype=torch.float64),
+                                                                   torch.zeros(64, 64, dtype=torch.float64))
+    args = (A[None], B[None], *engine_args(layout, s))
+    dense, fast = engine.dense_forward(*args), engine.fast_forward(*args)
+    dist = torch.cdist(layout.coords, layout.coords).double() if layout.coords is not None else None
+    want, got = engine.dense_attention_parts(dense.attn, dist), engine.fast_attention_parts(fast, B[None], dist)
+    assert maxdiff(got.row_xlogx, want.row_xlogx) <= 1e-12
+    assert maxdiff(got.key_mass, want.key_mass) <= 1e-12
+    assert maxdiff(nmi_from_parts(got.row_xlogx, got.key_mass), nmi_per_image(dense.attn)) <= 1e-12
+    assert (got.distance is None) == (dist is None)
+    if dist is not None:
+        assert maxdiff(got.distance, want.distance) <= 1e-12
+        assert float(want.distance.abs().max()) > 1.0
+    if scale:
+        assert float(nmi_per_image(dense.attn).min()) > 1e-3      # not trivially zero
+
+
+def test_evaluation_falls_back_to_the_dense_attention(random_problem):
+    """When the factorisation would lose precision, the evaluation takes the dense attention: the metrics are
+    finite and equal the dense attention's NMI."""
+    from sslvit.core.metrics import nmi_per_image
+    from sslvit.core.runs import ImageBatch, RunBatch
+    from sslvit.core.training import evaluate
+
+    cfg, _, s, A, B, _ = random_problem
+    runs = RunBatch([Run(cfg, TrainConfig(objective="mae", batch_size=16))], torch.float64, "cpu")
+    batch = ImageBatch(s.cluster[None], s.scale[None], (s.visible[None],))
+    B = B.clone()
+    B[0, 0] = B[0].min() + 700.0
+    args = (A[None], B[None], runs.area, batch.cluster, batch.scale, batch.views[0])
+    assert engine.fast_forward(*args) is None
+    values = evaluate(A[None], B[None], runs, batch)
+    assert all(bool(torch.isfinite(v).all()) for v in values.values())
+    assert maxdiff(values["nmi"], nmi_per_image(engine.dense_forward(*args).attn).mean(-1)) <= 1e-12

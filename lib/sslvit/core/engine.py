@@ -50,6 +50,9 @@ __all__ = [
     "backward_chain",
     "forward",
     "backward",
+    "AttentionParts",
+    "fast_attention_parts",
+    "dense_attention_parts",
 ]
 
 
@@ -147,7 +150,9 @@ class FastForward:
     """What :func:`fast_backward` needs. ``mass`` ``(R, Bt, N, P)``; ``ea`` ``(R, Bt, N, P)`` =
     ``e^{a − α}``; ``Z`` and ``alpha`` ``(R, Bt, P)``; ``Et`` ``(R, P, P)``: ``e^{B − rowmax B}`` transposed
     (``Et[r, q, p] = e^{B[r, p, q] − max_q' B[r, p, q']}``);
-    ``by_key``: sparse ``(R P, R Bt N)`` incidence (key, image-area) of the visible keys (CSR)."""
+    ``by_key``: sparse ``(R P, R Bt N)`` incidence (key, image-area) of the visible keys (CSR), ``by_area`` its
+    transpose (COO); ``T_masked`` ``(R, Bt, P)``: ``Σ_{q masked} Et[q, p]``; ``rowmax`` ``(R, P)``: the row
+    maxima of ``B``; ``key_area`` ``(R, Bt, P)``."""
 
     mass: torch.Tensor
     ea: torch.Tensor
@@ -156,6 +161,10 @@ class FastForward:
     Et: torch.Tensor
     visible: torch.Tensor
     by_key: torch.Tensor
+    by_area: torch.Tensor
+    T_masked: torch.Tensor
+    rowmax: torch.Tensor
+    key_area: torch.Tensor
 
 
 def _csr(crow: torch.Tensor, cols: torch.Tensor, dtype: torch.dtype, size: tuple[int, int]) -> torch.Tensor:
@@ -223,7 +232,8 @@ def fast_forward(A: torch.Tensor, B: torch.Tensor, area: torch.Tensor, cluster: 
     mass, ea, Z, alpha = softmax_chain(_image_correlations(A, cluster), scale, T, T_masked)
     if not bool((Z >= torch.finfo(Z.dtype).tiny).all()) or not bool(torch.isfinite(Z).all()):
         return None
-    return FastForward(mass=mass, ea=ea, Z=Z, alpha=alpha, Et=Et.view(R, P, P), visible=visible, by_key=by_key)
+    return FastForward(mass=mass, ea=ea, Z=Z, alpha=alpha, Et=Et.view(R, P, P), visible=visible, by_key=by_key,
+                       by_area=by_area, T_masked=T_masked, rowmax=rowmax[..., 0], key_area=key_area)
 
 
 def softmax_chain(a: torch.Tensor, scale: torch.Tensor, T: torch.Tensor, T_masked: torch.Tensor
@@ -306,3 +316,55 @@ def backward(fwds: Sequence[Forward], grads: Sequence[torch.Tensor], cluster: to
             ga, gb = dense_backward(f, g, cluster, n_clusters)
         dA, dB = (ga, gb) if dA is None else (dA + ga, dB + gb)
     return dA, dB  # type: ignore[return-value]
+
+
+# ---- what the attention metrics need, without the P × P attention ------------------------------------------------
+
+@dataclass
+class AttentionParts:
+    """Per image and query, what the NMI and the attention distance of chapter 6 need from an attention ``a``
+    (rows: queries): ``row_xlogx`` ``(R, Bt, P)`` = ``Σ_q a[p, q] log a[p, q]``, ``key_mass`` ``(R, Bt, P)`` =
+    ``(1/P) Σ_p a[p, q]`` (indexed by the key ``q``), and ``distance`` ``(R, Bt, P)`` = ``Σ_q a[p, q] dist[p, q]``
+    (``None`` without a distance)."""
+
+    row_xlogx: torch.Tensor
+    key_mass: torch.Tensor
+    distance: Optional[torch.Tensor]
+
+
+def dense_attention_parts(attn: torch.Tensor, dist: Optional[torch.Tensor] = None) -> AttentionParts:
+    """:class:`AttentionParts` of a dense attention ``(..., Bt, P, P)``; ``dist`` ``(P, P)``."""
+    return AttentionParts(torch.special.xlogy(attn, attn).sum(-1), attn.mean(-2),
+                          None if dist is None else (attn * dist.to(attn.dtype)).sum(-1))
+
+
+def _weighted_sums(fwd: FastForward, X: torch.Tensor) -> torch.Tensor:
+    """``Σ_q a[p, q] X[p, q]`` ``(R, Bt, P)`` through the factorisation, for ``X`` ``(R, P, P)`` (rows: queries)."""
+    R, Bt, N, P = fwd.mass.shape
+    Yt = (X.transpose(1, 2) * fwd.Et).reshape(R * P, P)                                # (e^B ⊙ X) transposed
+    U = torch.sparse.mm(fwd.by_area, Yt).view(R, Bt, N, P)                              # Σ_{q vis ∈ j}
+    U_masked = torch.bmm((~fwd.visible).to(X.dtype), Yt.view(R, P, P))                  # Σ_{q masked}
+    return ((fwd.ea * U).sum(2) + torch.exp(-fwd.alpha) * U_masked) / fwd.Z
+
+
+def fast_attention_parts(fwd: FastForward, B: torch.Tensor, dist: Optional[torch.Tensor] = None) -> AttentionParts:
+    """:class:`AttentionParts` from a :func:`fast_forward` (before any backward pass, which overwrites ``fwd.ea``)
+    and ``B`` ``(R, P, P)``, without the ``P × P`` attention of an image. With ``attn[p, q] = e^{a_j − α}
+    e^{B[p, q] − rowmax_p} / Z`` (``a_j``: the FP score of ``q``'s area; 0 and ``j`` none for a masked key):
+
+    ``Σ_q a log a = Σ_j m_j (a_j − α) − α m_masked + Σ_q a[p, q] B[p, q] − rowmax_p − log Z``, the last sum through
+    the factorisation with ``B ⊙ e^B``; the key marginal ``(1/P) Σ_p e^{a_{j(q)} − α} e^{B[p, q]} / Z`` is one
+    matrix product per run; the distance is the factorisation with ``dist ⊙ e^B``."""
+    R, Bt, N, P = fwd.mass.shape
+    m, ea, Z, alpha = fwd.mass, fwd.ea, fwd.Z, fwd.alpha
+    m_masked = torch.exp(-alpha) * fwd.T_masked / Z                                     # (R, Bt, P)
+    log_ea = torch.where(ea > 0, ea.log(), 0.0)                                         # a_j − α (0 where m_j = 0)
+    row = ((m * log_ea).sum(2) - alpha * m_masked + _weighted_sums(fwd, B)
+           - fwd.rowmax[:, None, :] - Z.log())
+    W = (ea / Z[:, :, None, :]).reshape(R, Bt * N, P)                                   # e^{a_j − α} / Z
+    by_area_key = torch.bmm(W, fwd.Et.transpose(1, 2)).view(R, Bt, N, P)               # [r, b, j, q]: Σ_p W E[p, q]
+    visible_mass = torch.gather(by_area_key, 2, fwd.key_area[:, :, None, :])[:, :, 0, :]
+    masked_mass = torch.bmm(torch.exp(-alpha) / Z, fwd.Et.transpose(1, 2))              # (R, Bt, P)
+    key_mass = torch.where(fwd.visible, visible_mass, masked_mass) / P
+    distance = None if dist is None else _weighted_sums(fwd, dist.to(B.dtype).expand(R, P, P))
+    return AttentionParts(row, key_mass, distance)

@@ -16,6 +16,7 @@ __all__ = [
     "fp_correlations",
     "nmi",
     "nmi_per_image",
+    "nmi_from_parts",
     "attention_distance",
     "attention_distance_per_image",
     "METRICS",
@@ -85,12 +86,18 @@ def nmi(attn: torch.Tensor) -> torch.Tensor:
 
 def nmi_per_image(attn: torch.Tensor) -> torch.Tensor:
     """The NMI of every image, ``(..., Bt)`` (:func:`nmi` is their mean)."""
-    P = attn.shape[-1]
-    pk = attn.mean(-2)                                                     # (..., Bt, P)
+    return nmi_from_parts(torch.special.xlogy(attn, attn).sum(-1), attn.mean(-2))
+
+
+def nmi_from_parts(row_xlogx: torch.Tensor, key_mass: torch.Tensor) -> torch.Tensor:
+    """The NMI of every image ``(..., Bt)`` from ``row_xlogx`` ``(..., Bt, P)`` = ``Σ_k a[q, k] log a[q, k]`` per
+    query and the key marginal ``key_mass`` ``(..., Bt, P)`` = ``p(k) = (1/P) Σ_q a[q, k]`` (the training's
+    evaluation computes both without the ``P × P`` attention, :func:`sslvit.core.engine.fast_attention_parts`)."""
+    P = key_mass.shape[-1]
     h_q = math.log(P)
-    h_k = -torch.special.xlogy(pk, pk).sum(-1)                             # (..., Bt)
+    h_k = -torch.special.xlogy(key_mass, key_mass).sum(-1)                 # (..., Bt)
     # MI = (1/P) Σ_q Σ_k a log a − Σ_k p(k) log p(k)
-    mi = torch.special.xlogy(attn, attn).sum((-1, -2)) / P + h_k
+    mi = row_xlogx.sum(-1) / P + h_k
     value = mi.clamp(min=0.0) / torch.sqrt(h_q * h_k).clamp(min=1e-300)
     return torch.where(h_k > 1e-12, value, torch.zeros_like(value))
 

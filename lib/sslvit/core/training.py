@@ -25,8 +25,7 @@ from sslvit.core import engine
 from sslvit.core import budget
 from sslvit.core.budget import image_parts
 from sslvit.core.data import DataConfig, Layout, check_mask_prob
-from sslvit.core.metrics import (area_attention_per_query, attention_distance_per_image, fp_correlations,
-                                 local_query_mean, nmi_per_image)
+from sslvit.core.metrics import area_attention_per_query, fp_correlations, local_query_mean, nmi_from_parts
 from sslvit.core.objectives import MAE, CL, Masses, Objective, check_negatives, objective_named
 from sslvit.core.perf import keep_large_allocations, release_free_memory
 from sslvit.core.runs import MAX_SEED, STREAMS, ImageBatch, RunBatch, check_runs, chunks, random_stream
@@ -333,7 +332,7 @@ def initial_correlations(state: RunBatch) -> tuple[torch.Tensor, torch.Tensor]:
 def evaluate(A: torch.Tensor, B: torch.Tensor, state: RunBatch, batch: ImageBatch, sl: slice = slice(None)
              ) -> dict[str, torch.Tensor]:
     """The metrics of chapter 6 for the runs ``sl`` on ``batch`` (attention metrics on the first view, with the
-    dense attention), then the objective's own (``loss``, ...). ``A``, ``B`` are those runs' correlations.
+    factorised softmax, :func:`_attention_per_image`), then the objective's own (``loss``, ...). ``A``, ``B`` are those runs' correlations.
 
     A single run whose dense attention would exceed :data:`IMAGE_PART_ELEMENTS` is evaluated in parts of its
     images (the per-image values are the same; the objective's metrics are averaged over the parts when its
@@ -372,7 +371,7 @@ def evaluate(A: torch.Tensor, B: torch.Tensor, state: RunBatch, batch: ImageBatc
 def objective_metrics(A: torch.Tensor, B: torch.Tensor, state: RunBatch, batch: ImageBatch, sl: slice,
                       first: engine.ViewMasses) -> dict[str, torch.Tensor]:
     """The objective's own metrics (``loss``, ...) for the runs ``sl``: ``first`` holds the masses of the first view
-    (from the dense attention the attention metrics were taken from); the other views' masses come from the
+    (from the forward pass the attention metrics were taken from); the other views' masses come from the
     engine's forward pass."""
     area, cluster, scale = state.area[sl], batch.cluster[sl], batch.scale[sl]
     visible = [v[sl] for v in batch.views]
@@ -382,13 +381,23 @@ def objective_metrics(A: torch.Tensor, B: torch.Tensor, state: RunBatch, batch: 
 
 def _attention_per_image(A: torch.Tensor, B: torch.Tensor, state: RunBatch, batch: ImageBatch, sl: slice
                          ) -> tuple[dict[str, torch.Tensor], engine.ViewMasses]:
-    """The dense attention of the first view of ``batch``: per-query and per-image metrics, and its masses."""
-    fwd = engine.dense_forward(A, B, state.area[sl], batch.cluster[sl], batch.scale[sl], batch.views[0][sl])
+    """The attention of the first view of ``batch``: per-query and per-image metrics, and its masses. Through the
+    factorised softmax (no ``P × P`` attention per image), or the dense attention where the factorisation would
+    lose precision; the two agree to rounding (tests)."""
+    args = (A, B, state.area[sl], batch.cluster[sl], batch.scale[sl], batch.views[0][sl])
+    dist = None if state.coords is None else torch.cdist(state.coords, state.coords).to(A.device, A.dtype)  # (P, P)
+    fwd = engine.fast_forward(*args)
+    if fwd is not None:
+        parts = engine.fast_attention_parts(fwd, B, dist)
+    else:
+        fwd = engine.dense_forward(*args)
+        parts = engine.dense_attention_parts(fwd.attn, dist)
     own, glob = area_attention_per_query(fwd.mass, fwd.key_area)
     # copies, so that the masses of a part are not kept alive by a view when the images come in parts
-    out = {"own": own.clone(), "global": glob.clone(), "key_area": fwd.key_area, "nmi": nmi_per_image(fwd.attn)}
-    if state.coords is not None:
-        out["distance"] = attention_distance_per_image(fwd.attn, state.coords.to(A.device))
+    out = {"own": own.clone(), "global": glob.clone(), "key_area": fwd.key_area,
+           "nmi": nmi_from_parts(parts.row_xlogx, parts.key_mass)}
+    if parts.distance is not None:
+        out["distance"] = parts.distance.mean(-1)
     return out, engine.ViewMasses(fwd.mass, fwd.key_area)
 
 

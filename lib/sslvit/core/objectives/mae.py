@@ -9,7 +9,7 @@ reference the trained MAE is compared with.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Optional
 
 import torch
 
@@ -24,22 +24,18 @@ def mae_loss(mass: torch.Tensor, scale: torch.Tensor, visible: torch.Tensor, key
     ``mass`` ``(R, Bt, N, P)``, ``scale`` ``(R, Bt, N)``, ``visible`` ``(R, Bt, P)`` bool,
     ``key_area`` ``(R, Bt, P)`` (area of each position). An image with no masked patch contributes 0.
     """
-    N = mass.shape[2]
-    recon = mass * scale[..., None]                                               # (R, Bt, N, P) F_p
-    own = torch.nn.functional.one_hot(key_area, N).transpose(2, 3).to(mass.dtype) # (R, Bt, N, P)
-    target = own * torch.gather(scale, 2, key_area)[:, :, None, :]                # x_p in area coordinates
-    err = ((recon - target) ** 2).sum(2)                                          # (R, Bt, P)
-    masked = (~visible).to(mass.dtype)
-    per_image = (err * masked).sum(-1) / (2.0 * masked.sum(-1).clamp(min=1.0))   # (R, Bt)
-    return per_image.mean(-1)
+    return mae_loss_and_grad(mass, scale, visible, key_area, grad=False)[0]
 
 
-def mae_loss_and_grad(mass: torch.Tensor, scale: torch.Tensor, visible: torch.Tensor, key_area: torch.Tensor
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`mae_loss` and its gradient with respect to ``mass`` (same shapes), in closed form.
+def mae_loss_and_grad(mass: torch.Tensor, scale: torch.Tensor, visible: torch.Tensor, key_area: torch.Tensor,
+                      grad: bool = True) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """:func:`mae_loss` and its gradient with respect to ``mass`` (same shapes), in closed form (``None`` when
+    ``grad`` is false).
 
-    With ``c_b = 1/(2 |M_b| Bt)``: ``loss = Σ_b c_b Σ_{p∈M_b} (Σ_j m_jp² z_j² − 2 m_{j(p)p} z_{j(p)}² + z_{j(p)}²)``
-    and ``∂loss/∂m_jp = 2 c_b [p ∈ M_b] (m_jp z_j² − [j = j(p)] z_{j(p)}²)``.
+    The error of query ``p`` is ``‖F_p − x_p‖² = Σ_j m_jp² z_j² − 2 m_{j(p)p} z_{j(p)}² + z_{j(p)}²`` (``F_p`` has
+    coordinate ``m_jp z_j`` on feature ``j``, ``x_p`` is ``z_{j(p)}`` on its own area's feature). With
+    ``c_b = 1/(2 |M_b| Bt)``: ``loss = Σ_b c_b Σ_{p∈M_b} error_p`` and
+    ``∂loss/∂m_jp = 2 c_b [p ∈ M_b] (m_jp z_j² − [j = j(p)] z_{j(p)}²)``.
     """
     Bt = mass.shape[1]
     masked = (~visible).to(mass.dtype)                                            # (R, Bt, P)
@@ -47,13 +43,15 @@ def mae_loss_and_grad(mass: torch.Tensor, scale: torch.Tensor, visible: torch.Te
     z2 = scale * scale                                                            # (R, Bt, N)
     own_z2 = torch.gather(z2, 2, key_area)                                        # (R, Bt, P)
     own_m = torch.gather(mass, 2, key_area[:, :, None, :])[:, :, 0]               # (R, Bt, P)
-    grad = mass * z2[..., None]                                                   # m_jp z_j²
-    err = (grad * mass).sum(2) - 2.0 * own_m * own_z2 + own_z2                    # (R, Bt, P)
+    mz2 = mass * z2[..., None]                                                    # m_jp z_j²
+    err = torch.linalg.vecdot(mz2, mass, dim=2) - 2.0 * own_m * own_z2 + own_z2   # (R, Bt, P)
     weight = c[..., None] * masked                                                # (R, Bt, P)
     loss = (err * weight).sum((1, 2))
-    grad.mul_(2.0 * weight[:, :, None, :])
-    grad.scatter_add_(2, key_area[:, :, None, :], (-2.0 * weight * own_z2)[:, :, None, :])
-    return loss, grad
+    if not grad:
+        return loss, None
+    mz2.mul_(2.0 * weight[:, :, None, :])
+    mz2.scatter_add_(2, key_area[:, :, None, :], (-2.0 * weight * own_z2)[:, :, None, :])
+    return loss, mz2
 
 
 def oracle_mass(visible: torch.Tensor, key_area: torch.Tensor, n_areas: int) -> torch.Tensor:
