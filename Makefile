@@ -39,6 +39,10 @@ NBVAL_MODE ?= --nbval
 # chapter fixes its thread count. What changes under the reader's native arithmetic is listed by `make audit`.
 ARITHMETIC := ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE \
               NPY_DISABLE_CPU_FEATURES=X86_V3,X86_V4,AVX512_ICL,AVX512_SPR OPENBLAS_CORETYPE=Nehalem
+# The thread pool of PyTorch (OpenMP) waits for work by sleeping rather than spinning: with another busy process on
+# the machine a spinning thread holds a core the other process needs, and a training step of a chapter took 2.6
+# times as long (the reproducibility appendix has the numbers). Scheduling only: no result changes.
+SHARING := OMP_WAIT_POLICY=PASSIVE
 NBVAL_FLAGS := $(NBVAL_MODE) --nbval-current-env --nbval-cell-timeout=300 \
                $(if $(SANITIZE),--nbval-sanitize-with $(SANITIZE))
 # -n (nitpicky) also flags every {py:func} role that no API page resolves
@@ -81,7 +85,7 @@ unit-test: venv
 
 notebook-test: venv unit-test
 ifneq ($(strip $(NOTEBOOKS)),)
-	env $(ARITHMETIC) $(PY) -m pytest $(NBVAL_FLAGS) $(or $(NB),book) -q
+	env $(ARITHMETIC) $(SHARING) $(PY) -m pytest $(NBVAL_FLAGS) $(or $(NB),book) -q
 else
 	@echo "make test: no notebooks in book/, nbval skipped"
 endif
@@ -185,13 +189,13 @@ browser-deps: venv
 	fi
 
 book: venv
-	$(VENV)/bin/jupyter-book build . $(BOOK_FLAGS)
+	env $(SHARING) $(VENV)/bin/jupyter-book build . $(BOOK_FLAGS)
 	@if [ -f $(PDF_DIR)/book.pdf ]; then cp $(PDF_DIR)/book.pdf _build/html/sslvit-book.pdf; fi
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
 # Execute notebooks top to bottom on a fresh kernel and store their outputs, in the book's one arithmetic.
 record: venv
-	env -u MKL_ENABLE_INSTRUCTIONS $(ARITHMETIC) $(VENV)/bin/jupyter-execute --inplace --timeout=600 \
+	env -u MKL_ENABLE_INSTRUCTIONS $(ARITHMETIC) $(SHARING) $(VENV)/bin/jupyter-execute --inplace --timeout=600 \
 	    $(or $(NB),$(NOTEBOOKS))
 
 # The chaos audit (the reproducibility appendix): every chapter re-executed under other arithmetic (native kernels, MKL's AVX2 and

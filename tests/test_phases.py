@@ -222,7 +222,7 @@ def test_plots_smoke(small_traj) -> None:
 
 
 def test_choose_queries() -> None:
-    from sslvit.plots.training import choose_queries
+    from sslvit.core.attention import queries_by_kind as choose_queries
 
     key_area = torch.tensor([0, 0, 1, 1, 2, 2])
     visible = torch.tensor([True, False, False, True, False, False])
@@ -236,7 +236,8 @@ def test_attention_before_after(small_traj) -> None:
     import matplotlib.pyplot as plt
 
     from sslvit.core.attention import attention_of
-    from sslvit.plots.training import attention_before_after, choose_queries
+    from sslvit.core.attention import queries_by_kind as choose_queries
+    from sslvit.plots.training import attention_before_after
 
     A, B = small_traj.correlations(0)
     init = attention_of(small_traj, 0, batch=2, seed=3, A=torch.zeros_like(A), B=torch.zeros_like(B))

@@ -473,3 +473,31 @@ def test_cl_is_never_split_into_image_parts(monkeypatch):
     monkeypatch.setattr(budget_module, "IMAGE_PART_ELEMENTS", 1)
     again = train(runs, log_every=5)
     assert torch.equal(whole.A, again.A) and torch.equal(whole.B, again.B)
+
+
+def test_chunks_keep_groups_apart():
+    """With groups (the runs' numbers of areas), an engine call never mixes two groups; without them, only the
+    size counts (and a huge count of images is cut at once, without a pass over every image)."""
+    import time
+
+    from sslvit.core.runs import chunks
+
+    assert chunks(7, 10, 30, [5, 5, 5, 5, 3, 3, 5]) == [slice(0, 3), slice(3, 4), slice(4, 6), slice(6, 7)]
+    assert chunks(7, 10, 30) == [slice(0, 3), slice(3, 6), slice(6, 7)]
+    start = time.perf_counter()
+    assert len(chunks(10**9, 1, 10**8)) == 10
+    assert time.perf_counter() - start < 1.0
+
+
+def test_runs_with_fewer_areas_train_as_alone():
+    """A run trained beside runs with more areas (padding) follows its own trajectory (≤ 1e-12), for MAE and CL."""
+    small, large = (DataConfig(patches=64, global_size=c, local_size=4) for c in (32, 8))
+    for objective in ("mae", "cl"):
+        runs = [Run(large, TrainConfig(objective=objective, steps=8, seed=1)),
+                Run(small, TrainConfig(objective=objective, steps=8, seed=2))]
+        both, alone = train(runs, log_every=4, progress=False), train(runs[1], log_every=4, progress=False)
+        n = small.n_areas
+        assert float((both.A[1, :, :, :n] - alone.A[0]).abs().max()) <= 1e-12
+        assert float(both.A[1, :, :, n:].abs().max()) == 0.0
+        for k in alone.history:
+            assert float((both.history[k][:, 1] - alone.history[k][:, 0]).abs().max()) <= 1e-12, k

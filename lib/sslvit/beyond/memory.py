@@ -65,16 +65,18 @@ class RepresentationQueue:
         limit = torch.clamp(self.lengths[sl], max=self.count)                          # (R',)
         return torch.arange(self.capacity, device=self.lengths.device)[None, :] < limit[:, None]
 
-    def view(self, sl: slice = slice(None)) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(rep (R', L, N), cluster (R', L), valid (R', L))`` of runs ``sl``: constants (no gradient)."""
-        return self.rep[sl], self.cluster[sl], self.valid(sl)
+    def view(self, sl: slice = slice(None), n_areas: Optional[int] = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(rep (R', L, n), cluster (R', L), valid (R', L))`` of runs ``sl``: constants (no gradient); ``n``: the
+        first ``n_areas`` coordinates (default all; the others are 0 for runs with fewer areas)."""
+        return self.rep[sl, :, :n_areas], self.cluster[sl], self.valid(sl)
 
     def stage(self, sl: slice, rep: torch.Tensor, cluster: torch.Tensor) -> None:
         """Remember this step's second-view representations ``rep`` ``(R', Bt, N)`` and clusters ``(R', Bt)``
-        of runs ``sl`` (detached); they enter the queue at :meth:`commit`."""
-        if rep.shape[1] != self.batch or rep.shape[2] != self.rep.shape[2]:
-            raise ValueError(f"rep has shape {tuple(rep.shape)}; expected (runs, {self.batch}, {self.rep.shape[2]})")
-        self._staged_rep[sl] = rep.detach().to(self.rep.dtype)
+        of runs ``sl`` (detached; with fewer than ``N`` coordinates, the others are 0); they enter the queue at
+        :meth:`commit`."""
+        if rep.shape[1] != self.batch or rep.shape[2] > self.rep.shape[2]:
+            raise ValueError(f"rep has shape {tuple(rep.shape)}; expected (runs, {self.batch}, at most {self.rep.shape[2]})")
+        self._staged_rep[sl] = torch.nn.functional.pad(rep.detach().to(self.rep.dtype), (0, self.rep.shape[2] - rep.shape[2]))
         self._staged_cluster[sl] = cluster
         self._staged[sl] = True
 
@@ -164,7 +166,7 @@ class BoundMemoryQueue(BoundCL):
         if self.queue is None:
             return super().loss(mass1, mass2, scale, cluster, sl)
         loss = cl_loss_with_queue(mass1, mass2, scale, cluster, self.allowed(mass1.shape[1], sl), self.tau,
-                                  *self.queue.view(sl))
+                                  *self.queue.view(sl, scale.shape[-1]))
         self.queue.stage(sl, representation(mass2.detach(), scale), cluster)
         return loss
 

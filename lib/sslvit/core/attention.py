@@ -12,7 +12,7 @@ from sslvit.core import engine
 from sslvit.core.data import Layout, Sample, sample_batch
 from sslvit.core.training import Trajectory
 
-__all__ = ["AttentionView", "attention_of", "spread_queries"]
+__all__ = ["AttentionView", "attention_of", "spread_queries", "queries_by_kind"]
 
 
 @dataclass(frozen=True)
@@ -83,3 +83,28 @@ def spread_queries(key_area: torch.Tensor, visible: torch.Tensor, width: int, ba
     if background:
         queries.append(nearest(area == 0, *centre))
     return queries
+
+
+def queries_by_kind(key_area: torch.Tensor, visible: torch.Tensor) -> dict[str, int]:
+    """One query position of each kind for one image, by kind (the first such position in raster order; a kind
+    that does not occur is left out): a masked local query whose area has a visible patch, a visible local query,
+    a masked local query whose whole area is masked, a position of the global area. Chapter 4's attention maps
+    show these; :func:`spread_queries` picks queries spread over the grid instead.
+
+    ``key_area`` ``(P,)`` area of every position (0 = global), ``visible`` ``(P,)`` bool.
+    """
+    if key_area.ndim != 1 or key_area.shape != visible.shape:
+        raise ValueError(f"key_area and visible must both be (P,), got {tuple(key_area.shape)}, {tuple(visible.shape)}")
+    area = key_area.long()
+    vis = visible.bool()
+    n_areas = int(area.max()) + 1
+    counts = torch.zeros(n_areas, dtype=torch.long).scatter_add_(0, area, vis.long())
+    own_visible = counts[area]                                 # visible patches in the position's area
+    local = area != 0
+    masks = {
+        "masked local": local & ~vis & (own_visible > 0),
+        "visible local": local & vis,
+        "masked local, block masked": local & ~vis & (own_visible == 0),
+        "global area": ~local,
+    }
+    return {kind: int(m.nonzero()[0, 0]) for kind, m in masks.items() if bool(m.any())}

@@ -14,14 +14,16 @@ function). The trainer calls :func:`forward` and :func:`backward`, which pick be
 same mathematics:
 
 * **dense** (:func:`dense_forward`, :func:`dense_backward`): builds the ``P × P`` attention of every image.
-  Readable, gives the attention maps (NMI, distance, pictures), used for evaluation.
+  Readable, gives the attention maps (pictures), checks the fast one, and takes over where the fast one would
+  lose precision.
 * **fast** (:func:`fast_forward`, :func:`fast_backward`): never builds a ``P × P`` tensor per image. Since
   the FP part of a score is constant over the visible keys of an area, the softmax factorises::
 
       m[j, p] = e^{a_j} T[j, p] / Z[p],   a_j = z_j A[p, k, j],   T[j, p] = Σ_{q vis ∈ j} e^{B[p, q]},
       Z[p] = Σ_j e^{a_j} T[j, p] + Σ_{q masked} e^{B[p, q]}
 
-  and ``T`` for all images is one sparse (visible keys) × dense (``e^B``) product, per run.
+  and ``T`` for all images is one sparse (visible keys) × dense (``e^B``) product, per run. The evaluation's
+  NMI and attention distance go the same way (:func:`fast_attention_parts`).
 
 Every tensor has a leading run axis ``R``: many independent configurations train as one batched
 computation. Shapes: ``A`` ``(R, P, K, N)``, ``B`` ``(R, P, P)``, ``area`` ``(R, K, P)``, ``cluster``

@@ -87,7 +87,8 @@ class RunBatch:
         self.runs = tuple(runs)
         self.dtype, self.device = dtype, torch.device(device)
         self.P, self.K = first.data.patches, first.data.clusters
-        self.N = max(r.data.n_areas for r in runs)
+        self.n_areas = [r.data.n_areas for r in runs]                                        # per run
+        self.N = max(self.n_areas)
         self.images = first.train.images_per_step
         self.layouts = tuple(make_layout(r.data, random_stream(r.train.seed, STREAMS["layout"])) for r in runs)
         self.area = torch.stack([lay.area for lay in self.layouts]).to(self.device)        # (R, K, P)
@@ -98,6 +99,11 @@ class RunBatch:
         self.objective = first.train.objective.bind(self)
         separate = any(extra for r in runs for _, extra in self.objective.views(r))
         self.view_streams = [random_stream(r.train.seed, STREAMS["views"]) for r in runs] if separate else None
+
+    def areas(self, sl: slice) -> int:
+        """The number of areas of the runs ``sl`` (the largest of theirs): an engine call on those runs works on
+        that many areas, not on the padding up to :attr:`N`."""
+        return max(self.n_areas[sl])
 
     def draw(self, streams: Sequence[torch.Generator], batch: int,
              view_streams: Optional[Sequence[torch.Generator]] = None) -> ImageBatch:
@@ -114,7 +120,10 @@ class RunBatch:
         return ImageBatch(to(clusters), to(scales), tuple(to(list(v)) for v in zip(*views)))
 
 
-def chunks(n_runs: int, per_run: int, budget: int) -> list[slice]:
-    """Split the run axis into slices of at most ``budget`` elements of ``per_run`` each (at least one run)."""
+def chunks(n_runs: int, per_run: int, budget: int, groups: Optional[Sequence[Any]] = None) -> list[slice]:
+    """Split the run axis into slices of at most ``budget`` elements of ``per_run`` each (at least one run); with
+    ``groups`` (one key per run, e.g. its number of areas), a slice holds consecutive runs of one key only."""
     size = max(1, budget // max(per_run, 1))
-    return [slice(i, min(i + size, n_runs)) for i in range(0, n_runs, size)]
+    inner = [] if groups is None else [i for i in range(1, n_runs) if groups[i] != groups[i - 1]]
+    bounds = [0, *inner, n_runs]
+    return [slice(i, min(i + size, end)) for start, end in zip(bounds, bounds[1:]) for i in range(start, end, size)]

@@ -222,14 +222,16 @@ def step_gradients(A: torch.Tensor, B: torch.Tensor, state: RunBatch, batch: Ima
     """One training step's loss ``(R',)`` and exact gradients ``dA``, ``dB`` for the runs ``sl`` (``A``, ``B``:
     theirs), in three moves: the area masses of every view the objective draws (the engine's forward pass), the
     objective's loss and its gradient with respect to those masses, and the exact gradient back to ``A`` and
-    ``B`` (the engine's backward pass)."""
-    area, cluster, scale = state.area[sl], batch.cluster[sl], batch.scale[sl]
+    ``B`` (the engine's backward pass). The engine works on the runs' own areas (``n``), not on the padding up to
+    the largest run of the call (whose gradient is 0)."""
+    n = state.areas(sl)
+    area, cluster, scale = state.area[sl], batch.cluster[sl], batch.scale[sl][..., :n]
     visible = [v[sl] for v in batch.views]
-    fwds = engine.forward(A, B, area, cluster, scale, visible, method)                    # correlations → masses
+    fwds = engine.forward(A[..., :n], B, area, cluster, scale, visible, method)          # correlations → masses
     masses = Masses([f.mass for f in fwds], visible, scale, cluster, engine.key_areas(area, cluster), sl)
     loss, grads = state.objective.loss_and_grad(masses)                                   # masses → loss, dL/dm
     dA, dB = engine.backward(fwds, grads, cluster, scale, state.K)                        # dL/dm → dL/dA, dL/dB
-    return loss, dA, dB
+    return loss, torch.nn.functional.pad(dA, (0, A.shape[-1] - n)), dB
 
 
 def loss_and_grads(A: torch.Tensor, B: torch.Tensor, state: RunBatch, batch: ImageBatch, method: str = "fast"
@@ -242,7 +244,7 @@ def loss_and_grads(A: torch.Tensor, B: torch.Tensor, state: RunBatch, batch: Ima
     R, images, per_image = A.shape[0], batch.cluster.shape[1], state.N * state.P
     loss = torch.empty(R, dtype=A.dtype, device=A.device)
     dA, dB = torch.empty_like(A), torch.empty_like(B)
-    for sl in chunks(R, images * per_image, budget.TRAIN_CHUNK_ELEMENTS):
+    for sl in chunks(R, images * per_image, budget.TRAIN_CHUNK_ELEMENTS, state.n_areas):
         parts = image_parts(sl, images, per_image, budget.IMAGE_PART_ELEMENTS, state.runs[0].train.objective.splits_images)
         if len(parts) == 1:
             loss[sl], dA[sl], dB[sl] = step_gradients(A[sl], B[sl], state, batch, sl, method)
@@ -339,6 +341,7 @@ def evaluate(A: torch.Tensor, B: torch.Tensor, state: RunBatch, batch: ImageBatc
     loss is a mean over images, else computed once from the assembled area masses)."""
     images = batch.cluster.shape[1]
     runs = slice(0, A.shape[0]) if sl == slice(None) else sl
+    A = A[..., :state.areas(runs)]                                  # the runs' own areas, not the padding
     parts = image_parts(runs, images, state.P * state.P, budget.IMAGE_PART_ELEMENTS)
     whole = len(parts) == 1 or not state.runs[0].train.objective.splits_images
     per_image, views, objective = [], [], {}
@@ -373,7 +376,7 @@ def objective_metrics(A: torch.Tensor, B: torch.Tensor, state: RunBatch, batch: 
     """The objective's own metrics (``loss``, ...) for the runs ``sl``: ``first`` holds the masses of the first view
     (from the forward pass the attention metrics were taken from); the other views' masses come from the
     engine's forward pass."""
-    area, cluster, scale = state.area[sl], batch.cluster[sl], batch.scale[sl]
+    area, cluster, scale = state.area[sl], batch.cluster[sl], batch.scale[sl][..., :A.shape[-1]]
     visible = [v[sl] for v in batch.views]
     rest = [f.mass for f in engine.forward(A, B, area, cluster, scale, visible[1:])] if len(visible) > 1 else []
     return state.objective.metrics(Masses([first.mass, *rest], visible, scale, cluster, first.key_area, sl))
@@ -384,7 +387,7 @@ def _attention_per_image(A: torch.Tensor, B: torch.Tensor, state: RunBatch, batc
     """The attention of the first view of ``batch``: per-query and per-image metrics, and its masses. Through the
     factorised softmax (no ``P × P`` attention per image), or the dense attention where the factorisation would
     lose precision; the two agree to rounding (tests)."""
-    args = (A, B, state.area[sl], batch.cluster[sl], batch.scale[sl], batch.views[0][sl])
+    args = (A, B, state.area[sl], batch.cluster[sl], batch.scale[sl][..., :A.shape[-1]], batch.views[0][sl])
     dist = None if state.coords is None else torch.cdist(state.coords, state.coords).to(A.device, A.dtype)  # (P, P)
     fwd = engine.fast_forward(*args)
     if fwd is not None:
@@ -457,7 +460,7 @@ class Evaluation:
             raise not_allowed("eval_batch", eval_batch, "a positive integer (at least 2 for CL)")
         self.state, self.history = state, History()
         self.batch = state.draw([random_stream(r.train.seed, STREAMS["eval"]) for r in state.runs], size)
-        self.chunks = chunks(len(state.runs), size * state.P * state.P, budget.EVAL_CHUNK_ELEMENTS)
+        self.chunks = chunks(len(state.runs), size * state.P * state.P, budget.EVAL_CHUNK_ELEMENTS, state.n_areas)
 
     def log(self, step: int, A: torch.Tensor, B: torch.Tensor) -> None:
         parts = [evaluate(A[sl], B[sl], self.state, self.batch, sl) for sl in self.chunks]

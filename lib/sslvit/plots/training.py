@@ -14,9 +14,10 @@ import numpy as np
 import torch
 
 from sslvit.analysis.phases import Phases, interval_rates
+from sslvit.core.attention import queries_by_kind
 
 __all__ = ["PHASE_COLORS", "METRIC_LABELS", "plot_seeds", "shade_phases", "plot_phase_panel", "plot_rates_panel",
-           "phase_figure", "loss_figure", "choose_queries", "attention_before_after", "phase_length_figure"]
+           "phase_figure", "loss_figure", "attention_before_after", "phase_length_figure"]
 
 #: background of Phase I and Phase II
 PHASE_COLORS = {"I": "#fde0c5", "II": "#d9ead3"}
@@ -238,30 +239,6 @@ def loss_figure(steps: Sequence[int], history: Mapping[str, torch.Tensor], group
 
 # ---- attention maps before and after training ------------------------------------------------------------------
 
-QUERY_KINDS = ("masked local", "visible local", "masked local, block masked", "global area")
-
-
-def choose_queries(key_area: torch.Tensor, visible: torch.Tensor) -> dict[str, int]:
-    """One query position of each kind in :data:`QUERY_KINDS` for one image (the first such position in
-    raster order; a kind that does not occur is left out).
-
-    ``key_area`` ``(P,)`` area of every position (0 = global), ``visible`` ``(P,)`` bool.
-    """
-    if key_area.ndim != 1 or key_area.shape != visible.shape:
-        raise ValueError(f"key_area and visible must both be (P,), got {tuple(key_area.shape)}, {tuple(visible.shape)}")
-    area = key_area.long()
-    vis = visible.bool()
-    n_areas = int(area.max()) + 1
-    counts = torch.zeros(n_areas, dtype=torch.long).scatter_add_(0, area, vis.long())
-    own_visible = counts[area]                                 # visible patches in the position's area
-    local = area != 0
-    masks = {
-        "masked local": local & ~vis & (own_visible > 0),
-        "visible local": local & vis,
-        "masked local, block masked": local & ~vis & (own_visible == 0),
-        "global area": ~local,
-    }
-    return {kind: int(m.nonzero()[0, 0]) for kind, m in masks.items() if bool(m.any())}
 
 
 def attention_before_after(maps: Sequence[tuple[str, object, object]], image: int, grid_hw: tuple[int, int],
@@ -270,7 +247,7 @@ def attention_before_after(maps: Sequence[tuple[str, object, object]], image: in
 
     ``maps``: ``(label, init_view, trained_view)`` per configuration, where the views are
     :class:`sslvit.core.attention.AttentionView` of the same images (same ``seed`` and ``batch``). ``image``: which
-    image of the views to draw. ``queries``: query positions (default: :func:`choose_queries` on the image of
+    image of the views to draw. ``queries``: query positions (default: :func:`sslvit.core.attention.queries_by_kind` on the image of
     each configuration). Uses :func:`sslvit.plots.attention.attention_grid`, then puts both rows of a
     configuration on one colour scale (0 to the largest weight of the trained map), so that the uniform
     attention at initialisation, ``1/P``, shows as dark.
@@ -284,7 +261,7 @@ def attention_before_after(maps: Sequence[tuple[str, object, object]], image: in
         if not torch.equal(init.sample.visible, trained.sample.visible):  # type: ignore[attr-defined]
             raise ValueError(f"{label}: the two views must show the same images (same batch and seed)")
         qs = list(queries) if queries is not None else list(
-            choose_queries(trained.key_area[image], trained.sample.visible[image]).values())  # type: ignore[attr-defined]
+            queries_by_kind(trained.key_area[image], trained.sample.visible[image]).values())  # type: ignore[attr-defined]
         picked.append(qs)
     cols = max(len(q) for q in picked)
     rows = 2 * len(maps)
@@ -302,7 +279,7 @@ def attention_before_after(maps: Sequence[tuple[str, object, object]], image: in
             for im in ax.get_images():
                 im.set_clim(0.0, vmax)
         if queries is None:
-            kinds = choose_queries(trained.key_area[image], trained.sample.visible[image])  # type: ignore[attr-defined]
+            kinds = queries_by_kind(trained.key_area[image], trained.sample.visible[image])  # type: ignore[attr-defined]
             for c, (kind, q) in enumerate(kinds.items()):
                 sub[0, c].set_title(f"{kind}\n(query {q})", fontsize=8)
         for ax in axes[2 * m:2 * m + 2, len(qs):].flat:
