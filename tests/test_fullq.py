@@ -132,3 +132,14 @@ def test_bad_inputs_raise():
         train_fullq(Run(CFG, TrainConfig(steps=1, batch_size=4, optimizer="adam")))
     with pytest.raises(ValueError, match="log_every"):
         train_fullq(run, log_every=0)
+
+
+def test_fullq_refuses_the_core_random_start():
+    """train_fullq has its own random start (Variant(init_std=...)); TrainConfig(init_std=...) is refused, not ignored
+    (its stream would also be the noise stream of the full-Q trainer)."""
+    from sslvit import DataConfig, Run, TrainConfig
+    from sslvit.beyond.fullq import train_fullq
+
+    run = Run(DataConfig(patches=16, global_size=4, local_size=2), TrainConfig(objective="mae", steps=1, init_std=0.1))
+    with pytest.raises(ValueError, match="init_std"):
+        train_fullq([run])

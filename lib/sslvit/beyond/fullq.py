@@ -61,10 +61,11 @@ __all__ = [
     "VARIANT_INIT_STREAM",
 ]
 
-NOISE_TRAIN_STREAM = 3
-NOISE_EVAL_STREAM = 4
-#: streams of a variant's fixed-fraction masks (training, evaluation) and of its random start
-MASK_TRAIN_STREAM, MASK_EVAL_STREAM, VARIANT_INIT_STREAM = 5, 6, 7
+#: the full-Q trainer's random streams (ids from the one table, :data:`sslvit.core.runs.STREAMS`): noise on the
+#: features (training, evaluation), a variant's fixed-fraction masks (training, evaluation) and its random start
+NOISE_TRAIN_STREAM, NOISE_EVAL_STREAM = STREAMS["noise_train"], STREAMS["noise_eval"]
+MASK_TRAIN_STREAM, MASK_EVAL_STREAM = STREAMS["mask_train"], STREAMS["mask_eval"]
+VARIANT_INIT_STREAM = STREAMS["variant_init"]
 
 
 
@@ -236,6 +237,10 @@ def _check_fullq_runs(state: RunBatch) -> None:
         if r.train.optimizer != "gd" or r.train.population is not None:
             raise ValueError(f"runs[{i}]: train_fullq supports plain gradient descent with fresh batches only "
                              "(optimizer='gd', population=None)")
+        if r.train.init_std != 0:
+            raise ValueError(f"runs[{i}]: train_fullq starts from Q = 0 or from its variant's random start "
+                             f"(Variant(init_std=...)), not from TrainConfig(init_std={r.train.init_std!r}); leave "
+                             "init_std=0")
 
 
 class _FullQData:

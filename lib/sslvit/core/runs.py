@@ -3,7 +3,8 @@ and per-run settings as tensors with a leading run axis ``R``, and the images ea
 
 Every run draws from its own random streams, so a run gives the same numbers alone or inside a batch:
 stream 0 the layout, 1 the training batches, 2 the evaluation batch, 3 the separate views of an objective that
-has them (the mixed objective of chapter 11), 4 a random initialisation (``TrainConfig.init_std``).
+has them (the mixed objective of chapter 11), 4 a random initialisation (``TrainConfig.init_std``); the full-``Q``
+trainer's streams are in the same table (:data:`STREAMS`).
 """
 from __future__ import annotations
 
@@ -17,7 +18,14 @@ from sslvit.core.perturb import step_size_factor
 
 __all__ = ["STREAMS", "STREAM_IDS", "MAX_SEED", "random_stream", "ImageBatch", "RunBatch", "SHARED_DATA", "SHARED_TRAIN", "check_runs", "chunks"]
 
-STREAMS = {"layout": 0, "train": 1, "eval": 2, "views": 3, "init": 4}
+#: every random stream of a run, in one table: the core's (layout, training batches, evaluation batch, the separate
+#: views of the mixed objective, a random start) and the full-``Q`` trainer's of chapters 9 and 14
+#: (:mod:`sslvit.beyond.fullq`: noise on the features for training and evaluation, a variant's fixed-fraction masks,
+#: a variant's random start). Two ids serve two purposes that never meet in one run: the full-``Q`` trainer
+#: takes the paper's two objectives only (no separate views) and starts from ``Q = 0`` or its own start (stream
+#: 7), so its noise streams reuse 3 and 4 (renumbering them would change the stored measurements of chapter 14)
+STREAMS = {"layout": 0, "train": 1, "eval": 2, "views": 3, "init": 4,
+           "noise_train": 3, "noise_eval": 4, "mask_train": 5, "mask_eval": 6, "variant_init": 7}
 #: stream ids are below this; a run's seed and stream give the generator seed ``seed * 1_000_003 + stream``
 STREAM_IDS = 1_000_003
 #: the largest seed whose streams do not wrap around the 63-bit generator seed (and so meet a smaller seed's)
