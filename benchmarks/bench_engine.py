@@ -152,9 +152,13 @@ def compare(steps: int) -> dict:
     print(f"    fast engine (A, B),           float32 : {out['engine_float32_ms_per_step']:9.2f} ms/step")
     pass_ms = 1e3 * 2 * 8 * BATCH * cfg.n_areas * P / (out["memory_copy_gb_per_s"] * 1e9)
     out["engine_float64_passes_per_step"] = out["engine_float64_ms_per_step"] / pass_ms
+    # the step's speed in the copy's unit: one read and one write of an (images, areas, positions) tensor per step
+    out["engine_float64_gb_per_s"] = 2 * 8 * BATCH * cfg.n_areas * P / (out["engine_float64_ms_per_step"] / 1e3) / 1e9
     print(f"    memory copy on this machine           : {out['memory_copy_gb_per_s']:9.1f} GB/s; one read and one "
           f"write of an (images, areas, positions) tensor ({BATCH} x {cfg.n_areas} x {P}, float64) takes "
-          f"{pass_ms:.2f} ms: a step costs {out['engine_float64_passes_per_step']:.0f} such passes")
+          f"{pass_ms:.2f} ms: a step costs {out['engine_float64_passes_per_step']:.0f} such passes "
+          f"({out['engine_float64_gb_per_s']:.2f} GB/s of such tensors, against the copy's "
+          f"{out['memory_copy_gb_per_s']:.1f} GB/s)")
     ok = out["speedup_float64"] >= TARGET_SPEEDUP
     print(f"    speed-up, float64                     : {out['speedup_float64']:9.1f}x  "
           f"(target >= {TARGET_SPEEDUP:g}x: {'met' if ok else 'NOT met'})")

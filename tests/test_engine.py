@@ -515,3 +515,24 @@ def test_evaluation_falls_back_to_the_dense_attention(random_problem):
     values = evaluate(A[None], B[None], runs, batch)
     assert all(bool(torch.isfinite(v).all()) for v in values.values())
     assert maxdiff(values["nmi"], nmi_per_image(engine.dense_forward(*args).attn).mean(-1)) <= 1e-12
+
+
+def test_evaluation_takes_the_dense_attention_above_the_area_limit(random_problem, monkeypatch):
+    """Above FACTORISED_EVALUATION_AREAS areas the evaluation builds the dense attention (cheaper there); both ways
+    give the same metrics (≤ 1e-12)."""
+    from sslvit.core import training
+    from sslvit.core.runs import ImageBatch, RunBatch
+
+    cfg, _, s, A, B, _ = random_problem
+    runs = RunBatch([Run(cfg, TrainConfig(objective="mae", batch_size=16))], torch.float64, "cpu")
+    batch = ImageBatch(s.cluster[None], s.scale[None], (s.visible[None],))
+    calls = []
+    real_dense = engine.dense_forward
+    monkeypatch.setattr(engine, "dense_forward", lambda *a: calls.append(1) or real_dense(*a))
+    factorised = training.evaluate(A[None], B[None], runs, batch)
+    assert not calls
+    monkeypatch.setattr(training, "FACTORISED_EVALUATION_AREAS", cfg.n_areas - 1)
+    dense = training.evaluate(A[None], B[None], runs, batch)
+    assert calls
+    for k in factorised:
+        assert maxdiff(factorised[k], dense[k]) <= 1e-12, k
